@@ -1,0 +1,371 @@
+//! `EvaluationTask` (`traceval.dev/v1alpha1`): which traces of a traced
+//! service to sample, how to pull query / answer / context out of their
+//! spans, and which judge model scores them (the seed's "evaluation task").
+
+mod status;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use self::status::{
+    EvaluationCondition, EvaluationConditionReason, EvaluationConditionType, EvaluationPhase,
+    EvaluationTaskStatus, JudgeUsage, MAX_RECENT_RESULTS, MetricCounts, PerformanceSummary, Scores,
+    TraceCounts, TraceListProgress, TraceResultSummary, TrafficTotals,
+};
+pub use super::tracedservice::SecretKeyRef;
+
+/// Retrieval metrics are computed over this many documents when `k` is unset.
+pub const DEFAULT_RETRIEVAL_K: u32 = 5;
+
+/// An evaluation of a traced service's answers: online batch (`schedule` +
+/// `sampling`) or a fixed list of traces (`traceIDs`).
+// Several printer columns share a `type_`, which clippy reads as repeated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "traceval.dev",
+    version = "v1alpha1",
+    kind = "EvaluationTask",
+    namespaced,
+    shortname = "evaltask",
+    category = "traceval",
+    status = "EvaluationTaskStatus",
+    derive = "PartialEq",
+    doc = "Scores a traced LLM service's answers (correctness, faithfulness, retrieval) with a judge model.",
+    printcolumn(
+        name = "Target",
+        type_ = "string",
+        json_path = ".spec.target.tracedService"
+    ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Evaluated",
+        type_ = "integer",
+        json_path = ".status.counts.evaluated"
+    ),
+    printcolumn(
+        name = "Correctness",
+        type_ = "number",
+        json_path = ".status.averages.correctness"
+    ),
+    printcolumn(
+        name = "Faithfulness",
+        type_ = "number",
+        json_path = ".status.averages.faithfulness"
+    ),
+    printcolumn(name = "nDCG", type_ = "number", json_path = ".status.averages.ndcg"),
+    printcolumn(name = "Last Run", type_ = "date", json_path = ".status.lastRunTime"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.sampling) != has(self.traceIDs)").message(
+    "set exactly one mode: sampling (online batch, with schedule) or traceIDs (single traces)"
+))]
+#[x_kube(validation = Rule::new("has(self.sampling) || (!has(self.schedule) && !has(self.delay))").message(
+    "schedule and delay apply to online batch tasks (sampling); a traceIDs task runs once"
+))]
+pub struct EvaluationTaskSpec {
+    /// Whose traces are evaluated.
+    pub target: EvaluationTarget,
+
+    /// Where traces are read; inherited from the target TracedService when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_source: Option<TraceSourceSpec>,
+
+    /// The judge model that scores the answers.
+    pub judge: JudgeSpec,
+
+    /// Which metrics are computed; all of them when unset.
+    #[serde(default)]
+    pub metrics: MetricsSpec,
+
+    /// How query, answer and context are read from a trace's spans.
+    pub extraction: ExtractionSpec,
+
+    /// Online batch: cron schedule of the evaluation runs (default every 10 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub schedule: Option<String>,
+
+    /// Online batch: which traces are sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<SamplingSpec>,
+
+    /// Online batch: traces younger than this wait for the next run, so they
+    /// are complete when read (Go duration: `90s`, `2m`, `1h30m`; default `2m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub delay: Option<String>,
+
+    /// Stops scheduling runs (the seed's "stop"); resuming continues from the watermark.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+
+    /// Single traces: the trace IDs (32 hex digits) evaluated once.
+    #[serde(default, rename = "traceIDs", skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 1000),
+        inner(regex(pattern = r"^[0-9a-fA-F]{32}$"))
+    )]
+    pub trace_ids: Option<Vec<String>>,
+}
+
+/// Whose traces are evaluated.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.tracedService) || has(self.serviceName)").message(
+    "target needs tracedService (a TracedService in this namespace) or serviceName (service.name in the trace store)"
+))]
+pub struct EvaluationTarget {
+    /// A TracedService in the task's namespace; its trace service name and
+    /// trace store are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub traced_service: Option<String>,
+
+    /// `service.name` of the traces; overrides the TracedService's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub service_name: Option<String>,
+}
+
+/// A trace store; one backend is set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.jaeger)").message("traceSource needs jaeger"))]
+pub struct TraceSourceSpec {
+    /// Jaeger's query service (api_v3 over HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jaeger: Option<JaegerSourceSpec>,
+}
+
+/// Jaeger's query service.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JaegerSourceSpec {
+    /// Base URL of the query service, e.g. `http://jaeger-query.observability:16686`.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')")
+        .message("jaeger.url must be an http:// or https:// URL"))]
+    pub url: String,
+
+    /// Traces asked for per search request (default 1000); a full page makes
+    /// the evaluator split the time window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub page_size: Option<u32>,
+}
+
+/// The judge model.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.provider != 'openai-compatible' || (has(self.baseURL) && has(self.model))").message(
+    "provider openai-compatible needs baseURL and model"
+))]
+pub struct JudgeSpec {
+    /// `qwen-max` and `pai-judge` are presets (base URL and model filled in);
+    /// `openai-compatible` is any chat-completions endpoint.
+    pub provider: JudgeProvider,
+
+    /// Model name; overrides the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub model: Option<String>,
+
+    /// Base URL of the OpenAI-compatible API (`.../v1`); overrides the preset's.
+    #[serde(default, rename = "baseURL", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')")
+        .message("baseURL must be an http:// or https:// URL"))]
+    pub base_url: Option<String>,
+
+    /// The API token (sent as a bearer token); none when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretKeyRef>,
+
+    /// Time limit of one judge request, in seconds (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600))]
+    pub timeout_seconds: Option<u32>,
+
+    /// Judge requests in flight at once (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub max_concurrency: Option<u32>,
+
+    /// Judge requests started per second at most (default 10); halved on
+    /// each 429 and slowly restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub requests_per_second: Option<u32>,
+
+    /// Retries of one request on 429, 5xx and timeouts (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 20))]
+    pub max_retries: Option<u32>,
+}
+
+/// Judge presets.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JudgeProvider {
+    /// Any OpenAI-compatible chat completions API (`baseURL` and `model` required).
+    #[serde(rename = "openai-compatible")]
+    OpenAiCompatible,
+    /// Alibaba Cloud Model Studio's `qwen-max` in DashScope compatible mode.
+    #[serde(rename = "qwen-max")]
+    QwenMax,
+    /// PAI's judge model (the seed's "PAI Judge model").
+    #[serde(rename = "pai-judge")]
+    PaiJudge,
+}
+
+/// Which metrics are computed.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSpec {
+    /// Does the answer correctly address the query (given the contexts, if any)?
+    #[serde(default = "yes")]
+    pub correctness: bool,
+    /// Is the answer grounded in the contexts? Only for traces with contexts.
+    #[serde(default = "yes")]
+    pub faithfulness: bool,
+    /// Are the retrieved documents relevant to the query? Only for traces with contexts.
+    #[serde(default)]
+    pub retrieval: RetrievalMetricsSpec,
+}
+
+impl Default for MetricsSpec {
+    fn default() -> Self {
+        Self {
+            correctness: true,
+            faithfulness: true,
+            retrieval: RetrievalMetricsSpec::default(),
+        }
+    }
+}
+
+/// Retrieval metrics: nDCG@K, hit rate, Precision@K, MRR.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrievalMetricsSpec {
+    /// Whether they are computed (one judge request per document).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The first K documents are judged and scored (default 5).
+    #[serde(default = "default_k")]
+    #[schemars(range(min = 1, max = 100))]
+    pub k: u32,
+}
+
+impl Default for RetrievalMetricsSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            k: DEFAULT_RETRIEVAL_K,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_k() -> u32 {
+    DEFAULT_RETRIEVAL_K
+}
+
+/// The seed's three extraction settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtractionSpec {
+    /// The query (the app's input): from the earliest matching span.
+    #[x_kube(validation = Rule::new("!self.jsonPathInSpan.contains('*') && (!has(self.jsonPathInSpanValue) || !self.jsonPathInSpanValue.contains('*'))")
+        .message("query paths select one value: [*] and other wildcards are allowed only in context"))]
+    pub query: ExtractionRule,
+
+    /// The answer (the app's output): from the latest matching span.
+    #[x_kube(validation = Rule::new("!self.jsonPathInSpan.contains('*') && (!has(self.jsonPathInSpanValue) || !self.jsonPathInSpanValue.contains('*'))")
+        .message("answer paths select one value: [*] and other wildcards are allowed only in context"))]
+    pub answer: ExtractionRule,
+
+    /// The retrieved documents, in order: from all matching spans in start
+    /// order. Without it, faithfulness and retrieval metrics do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ExtractionRule>,
+}
+
+/// Where one value is found in a trace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtractionRule {
+    /// The span name (e.g. `LLM`, `retrieve`), or `kind:KIND` for spans whose
+    /// `openinference.span.kind` or `gen_ai.span.kind` is KIND (e.g.
+    /// `kind:RETRIEVER`); `name:NAME` names a span that starts with `kind:`.
+    #[schemars(length(min = 1, max = 256))]
+    pub span_name: String,
+
+    /// Dotted path in the span object (`attributes.input.value`,
+    /// `attributes.retrieval.documents[*].document.content`); JSONPath (RFC 9535) after `$.`.
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("self.trim() != ''").message("jsonPathInSpan must not be empty"))]
+    pub json_path_in_span: String,
+
+    /// When the value found is a JSON string, the path inside it (e.g. `text[0]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub json_path_in_span_value: Option<String>,
+}
+
+/// The seed's sampling settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.end > self.start").message("sampling.end must be after sampling.start"))]
+pub struct SamplingSpec {
+    /// Traces that started at or after this time are sampled.
+    pub start: Time,
+    /// Traces that started at or before this time are sampled; the task is
+    /// Completed once runs have passed it.
+    pub end: Time,
+    /// How traces are picked.
+    pub policy: SamplingPolicy,
+}
+
+/// A sampling policy; exactly one is set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.timeWindow) != has(self.probability)").message(
+    "sampling.policy needs exactly one of timeWindow and probability"
+))]
+pub struct SamplingPolicy {
+    /// One trace per time bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_window: Option<TimeWindowPolicy>,
+    /// A share of the traces, picked by trace ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<ProbabilityPolicy>,
+}
+
+/// One trace per `minutes`-long bucket, counted from `sampling.start`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TimeWindowPolicy {
+    /// Bucket length in minutes (at least 1).
+    #[x_kube(validation = Rule::new("self >= 1").message("timeWindow.minutes must be at least 1"))]
+    pub minutes: u32,
+}
+
+/// Each trace is kept when a hash of its ID falls below `ratio`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ProbabilityPolicy {
+    /// Share of traces kept, in (0, 1].
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("probability.ratio must be in (0, 1]"))]
+    pub ratio: f64,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,336 @@
+//! `status` of an EvaluationTask. Two writers share it through server-side
+//! apply with different field managers: the operator owns `phase`,
+//! `conditions` and `observedGeneration`; the evaluator owns everything else
+//! (results, counts, watermark). Every field is optional so that each writer
+//! applies only its own.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use crate::api::tracedservice::ConditionStatus;
+
+/// Most recent per-trace results kept in status, so the object stays small.
+pub const MAX_RECENT_RESULTS: usize = 20;
+
+/// Observed state of an EvaluationTask.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluationTaskStatus {
+    /// `metadata.generation` the operator last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// One-word state (operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<EvaluationPhase>,
+    /// Conditions (operator).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<EvaluationCondition>,
+    /// Average of each metric over the traces that have it (closer to 1 is better).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averages: Option<Scores>,
+    /// How many traces each average is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_counts: Option<MetricCounts>,
+    /// Traces sampled, evaluated, failed and skipped over all runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<TraceCounts>,
+    /// Judge requests and tokens over all runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_usage: Option<JudgeUsage>,
+    /// Traces that started before this time are done; the next run starts here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Time>,
+    /// When the last evaluation run finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_time: Option<Time>,
+    /// How the last run went, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub last_run_result: Option<String>,
+    /// The latest per-trace results, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub recent_results: Vec<TraceResultSummary>,
+    /// The traced service's traffic in the last run's window: every trace,
+    /// not only the sampled ones (the seed's performance monitoring).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance: Option<PerformanceSummary>,
+    /// The traffic of every window evaluated so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_totals: Option<TrafficTotals>,
+    /// Single traces: how far the runs got through `spec.traceIDs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_list_progress: Option<TraceListProgress>,
+}
+
+/// Traffic of one run's window.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceSummary {
+    /// Traces that started at or after this time were counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<Time>,
+    /// ...and before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<Time>,
+    /// Traces (requests) in the window.
+    #[serde(default)]
+    pub requests: u64,
+    /// Traces with an error span or a 5xx HTTP status.
+    #[serde(default)]
+    pub errors: u64,
+    /// Median trace latency in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_latency_ms: Option<f64>,
+    /// 95th percentile trace latency in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_latency_ms: Option<f64>,
+    /// Prompt (input) tokens of the app's LLM calls.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Completion (output) tokens of the app's LLM calls.
+    #[serde(default)]
+    pub completion_tokens: u64,
+}
+
+/// Traffic counters summed over windows.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficTotals {
+    /// Traces (requests).
+    #[serde(default)]
+    pub requests: u64,
+    /// Traces with an error.
+    #[serde(default)]
+    pub errors: u64,
+    /// Prompt (input) tokens.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Completion (output) tokens.
+    #[serde(default)]
+    pub completion_tokens: u64,
+}
+
+/// Progress through the trace IDs of a single-traces task: the first `done`
+/// IDs of the list with hash `listHash` have a recorded outcome.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceListProgress {
+    /// Hash of the (lowercased, deduplicated) list; a new list starts over.
+    pub list_hash: String,
+    /// IDs of the list that are done, counted from its start.
+    #[serde(default)]
+    pub done: u64,
+}
+
+/// One-word state for humans; tools should read the conditions.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvaluationPhase {
+    /// Not scheduled yet.
+    Pending,
+    /// Runs are scheduled or under way.
+    Running,
+    /// Sampling ended and every trace up to its end is done.
+    Completed,
+    /// `suspend: true`.
+    Stopped,
+    /// The task cannot run; see the conditions.
+    Failed,
+}
+
+/// Metric values of one trace, or averages; a metric that does not apply is absent.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Scores {
+    /// The answer correctly addresses the query: 1, else 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correctness: Option<f64>,
+    /// The answer is grounded in the contexts: 1, else 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faithfulness: Option<f64>,
+    /// nDCG@K of the retrieved documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ndcg: Option<f64>,
+    /// 1 when a relevant document is among the first K.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit_rate: Option<f64>,
+    /// Relevant documents among the first K, divided by K.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision_at_k: Option<f64>,
+    /// 1 / rank of the first relevant document within K (0 when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrr: Option<f64>,
+}
+
+/// How many traces each average is over.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricCounts {
+    /// Traces with a correctness score.
+    #[serde(default)]
+    pub correctness: u64,
+    /// Traces with a faithfulness score.
+    #[serde(default)]
+    pub faithfulness: u64,
+    /// Traces with retrieval scores (nDCG, hit rate, Precision@K, MRR).
+    #[serde(default)]
+    pub retrieval: u64,
+}
+
+/// Trace counts.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceCounts {
+    /// Traces picked by the sampling policy (or listed in traceIDs).
+    #[serde(default)]
+    pub sampled: u64,
+    /// Traces with every applicable metric scored.
+    #[serde(default)]
+    pub evaluated: u64,
+    /// Traces with an error (extraction or judge); their scores that were
+    /// obtained still count in the averages.
+    #[serde(default)]
+    pub failed: u64,
+    /// Traces read but not evaluated: not sampled, or without the spans the
+    /// extraction looks for.
+    #[serde(default)]
+    pub skipped: u64,
+}
+
+/// Judge requests and token usage.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeUsage {
+    /// Requests sent, retries included.
+    #[serde(default)]
+    pub requests: u64,
+    /// Retries after 429, 5xx or timeouts.
+    #[serde(default)]
+    pub retries: u64,
+    /// Replies whose label could not be read.
+    #[serde(default)]
+    pub not_parsable: u64,
+    /// Prompt tokens the judge reported.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Completion tokens the judge reported.
+    #[serde(default)]
+    pub completion_tokens: u64,
+    /// Total tokens the judge reported.
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+/// The result of one trace, as kept in status.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceResultSummary {
+    /// The trace (32 hex digits).
+    #[serde(rename = "traceID")]
+    pub trace_id: String,
+    /// Its scores.
+    #[serde(default)]
+    pub scores: Scores,
+    /// Why it failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub error: Option<String>,
+    /// Where the trace can be seen in the trace UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// When it was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluated_at: Option<Time>,
+}
+
+/// A kstatus-style condition of an EvaluationTask.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluationCondition {
+    /// Which aspect this condition describes.
+    #[serde(rename = "type")]
+    #[schemars(with = "String")]
+    pub type_: EvaluationConditionType,
+    /// True, False or Unknown.
+    pub status: ConditionStatus,
+    /// CamelCase reason, stable for tools.
+    #[schemars(with = "String")]
+    pub reason: EvaluationConditionReason,
+    /// Human-readable detail.
+    #[serde(default)]
+    pub message: String,
+    /// When `status` last changed.
+    pub last_transition_time: Time,
+    /// `metadata.generation` the condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Condition types of an EvaluationTask.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EvaluationConditionType {
+    /// The runs are set up as the spec asks (CronJob or Job applied).
+    Ready,
+    /// Sampling ended and every trace up to its end is done.
+    Completed,
+    /// The task cannot run or its runs keep failing.
+    Degraded,
+    /// A type this operator version does not know.
+    #[serde(other)]
+    Unrecognized,
+}
+
+/// Reasons of EvaluationTask conditions.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvaluationConditionReason {
+    /// The CronJob or Job is applied.
+    Scheduled,
+    /// `suspend: true`.
+    Suspended,
+    /// The sampling window is over and done.
+    SamplingEnded,
+    /// The target TracedService does not exist.
+    TargetNotFound,
+    /// The judge token Secret or key does not exist.
+    JudgeSecretMissing,
+    /// Evaluation runs failed repeatedly.
+    RunsFailing,
+    /// The spec passed the schema but cannot be realised; edit it.
+    InvalidSpec,
+    /// The API server rejected or failed an apply of a child object.
+    ApplyFailed,
+    /// Every listed trace (single traces) has a recorded outcome.
+    TracesDone,
+    /// Runs are still to come or under way.
+    InProgress,
+    /// The sampling window has not started yet.
+    WaitingForWindow,
+    /// Nothing is wrong.
+    AsExpected,
+    /// A reason this operator version does not know.
+    #[serde(other)]
+    Unrecognized,
+}
+
+impl EvaluationConditionReason {
+    /// The CamelCase name written to the API (and used as event reason).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "Scheduled",
+            Self::Suspended => "Suspended",
+            Self::SamplingEnded => "SamplingEnded",
+            Self::TargetNotFound => "TargetNotFound",
+            Self::JudgeSecretMissing => "JudgeSecretMissing",
+            Self::RunsFailing => "RunsFailing",
+            Self::InvalidSpec => "InvalidSpec",
+            Self::ApplyFailed => "ApplyFailed",
+            Self::TracesDone => "TracesDone",
+            Self::InProgress => "InProgress",
+            Self::WaitingForWindow => "WaitingForWindow",
+            Self::AsExpected => "AsExpected",
+            Self::Unrecognized => "Unrecognized",
+        }
+    }
+}

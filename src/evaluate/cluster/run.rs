@@ -1,0 +1,440 @@
+//! The in-cluster run loop. Traces are taken in order (see
+//! [`crate::evaluate::window`]); the sampled ones are evaluated with the
+//! judge's concurrency and their outcomes recorded in that order, so after
+//! each recorded outcome everything before it is done. The status is
+//! checkpointed every second or every [`CHECKPOINT_RESULTS`] outcomes with
+//! the watermark (or list progress) of the done prefix: a killed run loses at
+//! most the outcomes since the last checkpoint, and they are evaluated again,
+//! never counted twice.
+//!
+//! A judge that cannot be reached is not a verdict: while the judge has not
+//! answered once in this run, a trace it failed on (after retries) is held
+//! back with everything after it. If the judge answers later, the held
+//! outcomes are recorded (such traces as failed); if not, nothing past the
+//! first held trace is recorded and the run fails, so the next run starts
+//! there again.
+
+use std::io::Write;
+use std::mem::take;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::{RunMode, Setup};
+use crate::api::evaluationtask::{EvaluationTaskStatus, TraceListProgress};
+use crate::evaluate::cli::{CliError, source_error};
+use crate::evaluate::engine::{JudgeContact, Outcome, TraceResult};
+use crate::evaluate::ledger::Ledger;
+use crate::evaluate::metrics::Totals;
+use crate::evaluate::normalise::Trace;
+use crate::evaluate::otlp::is_evaluation_span;
+use crate::evaluate::performance::{Traffic, summarize};
+use crate::evaluate::report::{Summary, write_line};
+use crate::evaluate::source::{TraceQuery, TraceSource};
+use crate::evaluate::status::{StatusWriter, evaluator_fields};
+use crate::evaluate::window::{Window, trace_start};
+use crate::resources::hash::short_hash;
+
+/// Outcomes recorded between two status writes at most.
+pub const CHECKPOINT_RESULTS: usize = 25;
+/// Longest time between two status writes while outcomes come in.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest `lastRunResult`.
+const MAX_RESULT_CHARS: usize = 1000;
+
+/// One trace of the run, in order.
+struct Item {
+    trace_id: String,
+    trace: Option<Trace>,
+    start: Timestamp,
+    /// Picked by the sampling policy (always, for a trace list).
+    sampled: bool,
+    /// Recorded by an earlier run (it shares its start with the watermark).
+    seen: bool,
+}
+
+/// What the run's progress is measured in.
+enum Progress {
+    Window(Window),
+    List { hash: String, before: u64 },
+}
+
+/// Best effort: notes a failed run in `lastRunTime` / `lastRunResult`.
+pub async fn record_failure(writer: &StatusWriter, previous: &EvaluationTaskStatus, why: &str) {
+    let mut status = evaluator_fields(previous);
+    status.last_run_time = Some(Time(Timestamp::now()));
+    status.last_run_result = Some(bounded(format!("failed: {why}")));
+    if let Err(error) = writer.write(&status).await {
+        tracing::warn!(%error, "cannot record the failed run in the task's status");
+    }
+}
+
+fn bounded(text: String) -> String {
+    text.chars().take(MAX_RESULT_CHARS).collect()
+}
+
+/// Runs one evaluation and records it.
+pub async fn run(
+    setup: &Setup,
+    previous: &EvaluationTaskStatus,
+    writer: &StatusWriter,
+    out: &mut dyn Write,
+) -> Result<Summary, CliError> {
+    let ledger = Ledger::from_status(previous);
+    let planned = match plan(setup, previous, &ledger).await {
+        Ok(planned) => planned,
+        Err(error) => {
+            record_failure(writer, previous, &error.to_string()).await;
+            return Err(error);
+        }
+    };
+    let Some((items, progress)) = planned else {
+        let mut status = evaluator_fields(previous);
+        status.last_run_time = Some(Time(Timestamp::now()));
+        status.last_run_result = Some("nothing new to evaluate".into());
+        writer
+            .write(&status)
+            .await
+            .map_err(|e| CliError::Run(format!("cannot write the task's status: {e}")))?;
+        let summary = Summary::default();
+        write_line(out, &summary).map_err(output_error)?;
+        return Ok(summary);
+    };
+    let mut state = State {
+        setup,
+        items: &items,
+        writer,
+        out,
+        base: previous,
+        ledger,
+        progress,
+        done: 0,
+        held: Vec::new(),
+        judge_answered: false,
+        totals: Totals::default(),
+        summary: Summary::default(),
+        spans: Vec::new(),
+        pending: 0,
+        last_checkpoint: Instant::now(),
+    };
+    let engine = &setup.engine;
+    let mut outcomes = futures::stream::iter(items.iter().enumerate())
+        .filter(|(_, item)| std::future::ready(item.sampled && !item.seen))
+        .map(|(i, item)| async move {
+            match &item.trace {
+                Some(trace) => {
+                    let (outcome, contact) = engine.evaluate_with_contact(trace).await;
+                    (i, outcome, contact)
+                }
+                None => (i, Outcome::Done(not_found(&item.trace_id)), JudgeContact::default()),
+            }
+        })
+        .buffered(engine.judge().max_concurrency().max(1));
+    while let Some((i, outcome, contact)) = outcomes.next().await {
+        state.on_outcome(i, outcome, contact).await?;
+    }
+    drop(outcomes);
+    state.finish().await
+}
+
+fn not_found(trace_id: &str) -> TraceResult {
+    TraceResult {
+        trace_id: trace_id.to_owned(),
+        query: None,
+        answer: None,
+        contexts: Vec::new(),
+        scores: Default::default(),
+        error: Some("trace not found in the trace source".into()),
+    }
+}
+
+fn output_error(e: std::io::Error) -> CliError {
+    CliError::Run(format!("cannot write results: {e}"))
+}
+
+/// The traces of the run in order, or `None` when there is nothing to read.
+async fn plan(
+    setup: &Setup,
+    previous: &EvaluationTaskStatus,
+    ledger: &Ledger,
+) -> Result<Option<(Vec<Item>, Progress)>, CliError> {
+    let without_own_spans = |mut trace: Trace| {
+        trace.spans.retain(|s| !is_evaluation_span(s));
+        (!trace.spans.is_empty()).then_some(trace)
+    };
+    match &setup.mode {
+        RunMode::Online { sampler, settled } => {
+            let watermark = previous.watermark.as_ref().map(|t| t.0);
+            let Some(window) = Window::plan(sampler, watermark, *settled) else {
+                return Ok(None);
+            };
+            let query = TraceQuery {
+                service_name: setup.service_name.clone(),
+                start_min: window.read_from,
+                start_max: window.until,
+            };
+            let traces: Vec<Trace> = setup
+                .source
+                .find_traces(&query)
+                .await
+                .map_err(source_error)?
+                .into_iter()
+                .filter_map(without_own_spans)
+                .collect();
+            let picked: std::collections::HashSet<String> = sampler
+                .select(traces.clone())
+                .selected
+                .into_iter()
+                .map(|t| t.trace_id)
+                .collect();
+            let mut items: Vec<Item> = traces
+                .into_iter()
+                .filter(|t| window.contains(trace_start(t)))
+                .map(|trace| {
+                    let sampled = picked.contains(&trace.trace_id);
+                    Item {
+                        trace_id: trace.trace_id.clone(),
+                        start: trace_start(&trace),
+                        seen: sampled && ledger.recently_recorded(&trace.trace_id),
+                        sampled,
+                        trace: Some(trace),
+                    }
+                })
+                .collect();
+            items.sort_by(|a, b| (a.start, &a.trace_id).cmp(&(b.start, &b.trace_id)));
+            Ok(Some((items, Progress::Window(window))))
+        }
+        RunMode::List(ids) => {
+            let hash = short_hash(ids.join(",").as_bytes(), 8);
+            let before = previous
+                .trace_list_progress
+                .as_ref()
+                .filter(|p| p.list_hash == hash)
+                .map_or(0, |p| p.done);
+            let remaining = ids.get(usize::try_from(before).unwrap_or(usize::MAX)..).unwrap_or_default();
+            if remaining.is_empty() {
+                return Ok(None);
+            }
+            let mut found = setup.source.get_traces(remaining).await.map_err(source_error)?;
+            let items = remaining
+                .iter()
+                .map(|id| {
+                    let trace = found
+                        .iter()
+                        .position(|t| &t.trace_id == id)
+                        .map(|i| found.swap_remove(i))
+                        .and_then(without_own_spans);
+                    Item {
+                        trace_id: id.clone(),
+                        start: trace.as_ref().map_or(Timestamp::UNIX_EPOCH, trace_start),
+                        trace,
+                        sampled: true,
+                        seen: false,
+                    }
+                })
+                .collect();
+            Ok(Some((items, Progress::List { hash, before })))
+        }
+    }
+}
+
+struct State<'a> {
+    setup: &'a Setup,
+    items: &'a [Item],
+    writer: &'a StatusWriter,
+    out: &'a mut dyn Write,
+    base: &'a EvaluationTaskStatus,
+    ledger: Ledger,
+    progress: Progress,
+    /// Items before this index are done.
+    done: usize,
+    /// Outcomes held back while the judge seems down.
+    held: Vec<(usize, Outcome)>,
+    judge_answered: bool,
+    /// This run's scores, for the summary line.
+    totals: Totals,
+    summary: Summary,
+    /// Evaluation spans not exported yet.
+    spans: Vec<serde_json::Value>,
+    /// Outcomes recorded since the last status write.
+    pending: usize,
+    last_checkpoint: Instant,
+}
+
+impl State<'_> {
+    async fn on_outcome(
+        &mut self,
+        i: usize,
+        outcome: Outcome,
+        contact: JudgeContact,
+    ) -> Result<(), CliError> {
+        self.judge_answered |= contact.answered > 0;
+        if !self.held.is_empty() || (contact.unavailable > 0 && !self.judge_answered) {
+            self.held.push((i, outcome));
+            if self.judge_answered {
+                for (j, held) in take(&mut self.held) {
+                    self.commit(j, held).await?;
+                }
+            }
+            return Ok(());
+        }
+        self.commit(i, outcome).await
+    }
+
+    /// Marks the items before `end` that were not evaluated as done.
+    fn pass_to(&mut self, end: usize) {
+        for item in &self.items[self.done..end] {
+            if item.seen {
+                continue;
+            }
+            if matches!(self.progress, Progress::Window(_))
+                && let Some(trace) = &item.trace
+            {
+                self.ledger.record_traffic(&Traffic::of(trace));
+            }
+            if !item.sampled {
+                self.ledger.record_not_sampled();
+                self.summary.skipped += 1;
+            }
+        }
+        self.done = self.done.max(end);
+    }
+
+    async fn commit(&mut self, i: usize, outcome: Outcome) -> Result<(), CliError> {
+        self.pass_to(i);
+        let item = &self.items[i];
+        if matches!(self.progress, Progress::Window(_))
+            && let Some(trace) = &item.trace
+        {
+            self.ledger.record_traffic(&Traffic::of(trace));
+        }
+        match outcome {
+            Outcome::Skipped { .. } => {
+                self.ledger.record_unmatched();
+                self.summary.skipped += 1;
+            }
+            Outcome::Done(result) => {
+                let now = Timestamp::now();
+                let link = format!("{}/trace/{}", self.setup.trace_ui, result.trace_id);
+                self.ledger.record(&result, Some(link), now);
+                self.totals.add(&result.scores);
+                if result.failed() {
+                    self.summary.failed += 1;
+                } else {
+                    self.summary.evaluated += 1;
+                }
+                write_line(&mut *self.out, &result).map_err(output_error)?;
+                if let Some(exporter) = &self.setup.exporter {
+                    self.spans.push(exporter.span(item.trace.as_ref(), &result, now));
+                }
+            }
+        }
+        self.done = i + 1;
+        self.pending += 1;
+        if self.pending >= CHECKPOINT_RESULTS || self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+            self.checkpoint(None).await?;
+        }
+        Ok(())
+    }
+
+    /// The evaluator's status as of the done prefix.
+    fn status(&self) -> EvaluationTaskStatus {
+        let mut status = self.ledger.status(&self.setup.engine.judge().usage());
+        status.last_run_time = self.base.last_run_time.clone();
+        status.last_run_result = self.base.last_run_result.clone();
+        status.performance = self.base.performance.clone();
+        status.watermark = self.base.watermark.clone();
+        status.trace_list_progress = self.base.trace_list_progress.clone();
+        match &self.progress {
+            Progress::Window(window) => {
+                let watermark = match self.items.get(self.done) {
+                    Some(next) => next.start,
+                    None => window.done_watermark(),
+                };
+                status.watermark = Some(Time(watermark));
+            }
+            Progress::List { hash, before } => {
+                status.trace_list_progress = Some(TraceListProgress {
+                    list_hash: hash.clone(),
+                    done: before + self.done as u64,
+                });
+            }
+        }
+        status
+    }
+
+    /// Writes the status (with `last` as the run's end, if given), then
+    /// exports the evaluation spans of what it recorded.
+    async fn checkpoint(&mut self, last: Option<(String, EvaluationTaskStatus)>) -> Result<(), CliError> {
+        let mut status = self.status();
+        if let Some((result, run)) = last {
+            status.last_run_time = Some(Time(Timestamp::now()));
+            status.last_run_result = Some(bounded(result));
+            status.performance = run.performance.or(status.performance);
+        }
+        self.writer
+            .write(&status)
+            .await
+            .map_err(|e| CliError::Run(format!("cannot write the task's status: {e}")))?;
+        self.pending = 0;
+        self.last_checkpoint = Instant::now();
+        if let Some(exporter) = &self.setup.exporter
+            && let Err(error) = exporter.export(take(&mut self.spans)).await
+        {
+            // The scores are in the status; the spans are a view of them.
+            tracing::warn!(%error, "evaluation spans not exported");
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Summary, CliError> {
+        let stopped = !self.held.is_empty();
+        if !stopped {
+            self.pass_to(self.items.len());
+        }
+        let counts = format!(
+            "evaluated {}, failed {}, skipped {}",
+            self.summary.evaluated, self.summary.failed, self.summary.skipped
+        );
+        let mut run = EvaluationTaskStatus::default();
+        let message = match &self.progress {
+            Progress::Window(window) => {
+                let traffic: Vec<Traffic> = self
+                    .items
+                    .iter()
+                    .filter_map(|i| i.trace.as_ref().map(Traffic::of))
+                    .collect();
+                run.performance = Some(summarize(
+                    &traffic,
+                    Some(Time(window.from)),
+                    Some(Time(window.until)),
+                ));
+                format!("{counts} of {} traces started from {} to {}", self.items.len(), window.from, window.until)
+            }
+            Progress::List { before, .. } => format!(
+                "{counts}; {} of {} listed traces done",
+                before + self.done as u64,
+                before + self.items.len() as u64
+            ),
+        };
+        let message = if stopped {
+            let left = self.items.len() - self.done;
+            format!("stopped: the judge could not be reached; {left} traces left for the next run ({message})")
+        } else {
+            message
+        };
+        self.checkpoint(Some((message.clone(), run))).await?;
+        self.summary.averages = self.totals.averages();
+        self.summary.metric_counts = self.totals.counts();
+        self.summary.judge_usage = self.setup.engine.judge().usage();
+        write_line(&mut *self.out, &self.summary).map_err(output_error)?;
+        self.out.flush().map_err(output_error)?;
+        tracing::info!(task = %format!("{}/{}", self.setup.namespace, self.setup.name), "{message}");
+        if stopped {
+            return Err(CliError::Run(message));
+        }
+        Ok(self.summary)
+    }
+}

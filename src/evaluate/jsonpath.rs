@@ -1,0 +1,286 @@
+//! The seed's dotted paths (`attributes.input.value`, `text[0]`,
+//! `attributes.retrieval.documents[*].document.content`) as RFC 9535
+//! JSONPath queries, evaluated with `serde_json_path`.
+//!
+//! A dotted path is turned into JSONPath by prefixing `$.` (`$` alone before
+//! a leading `[`); a path that already starts with `$` is taken as it is.
+//! A numeric dotted segment (`documents.0.content`) is read as an index
+//! (`documents[0].content`), since JSONPath's shorthand cannot start a name
+//! with a digit. Everything else is plain RFC 9535: bracket notation for odd
+//! keys (`attributes['gen_ai.prompt']`), `[*]`, filters.
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+use super::pyrepr;
+
+/// A compiled extraction path, keeping the text the user wrote for messages.
+#[derive(Debug, Clone)]
+pub struct Path {
+    text: String,
+    query: JsonPath,
+}
+
+impl Path {
+    /// Compiles a dotted path (or a `$`-rooted JSONPath).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let jsonpath = to_jsonpath(text.trim());
+        let query = JsonPath::parse(&jsonpath).map_err(|e| {
+            format!(
+                "{text:?} is not a valid path (as JSONPath {jsonpath:?}: {} at position {})",
+                e.message(),
+                e.position()
+            )
+        })?;
+        Ok(Self {
+            text: text.to_owned(),
+            query,
+        })
+    }
+
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The non-null values the path selects in `value`, in document order.
+    pub fn select<'v>(&self, value: &'v Value) -> Vec<&'v Value> {
+        self.query
+            .query(value)
+            .all()
+            .into_iter()
+            .filter(|v| !v.is_null())
+            .collect()
+    }
+}
+
+/// Converts the seed's dotted form to JSONPath (see the module documentation).
+pub fn to_jsonpath(dotted: &str) -> String {
+    if dotted.starts_with('$') {
+        return dotted.to_owned();
+    }
+    let rooted = if dotted.starts_with('[') || dotted.is_empty() {
+        format!("${dotted}")
+    } else {
+        format!("$.{dotted}")
+    };
+    indices_from_numeric_segments(&rooted)
+}
+
+/// Rewrites `.123` (outside brackets and quotes) to `[123]`.
+fn indices_from_numeric_segments(path: &str) -> String {
+    let chars: Vec<char> = path.chars().collect();
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == '\\' {
+                    if let Some(next) = chars.get(i + 1) {
+                        out.push(*next);
+                        i += 1;
+                    }
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => {
+                    quote = Some(c);
+                    out.push(c);
+                }
+                '[' | '(' => {
+                    depth += 1;
+                    out.push(c);
+                }
+                ']' | ')' => {
+                    depth = depth.saturating_sub(1);
+                    out.push(c);
+                }
+                '.' if depth == 0 && chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
+                    let digits: String = chars[i + 1..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit())
+                        .collect();
+                    let end = i + 1 + digits.len();
+                    if chars.get(end).is_none_or(|c| *c == '.' || *c == '[') {
+                        out.push('[');
+                        out.push_str(&digits);
+                        out.push(']');
+                        i = end;
+                        continue;
+                    }
+                    out.push(c);
+                }
+                _ => out.push(c),
+            },
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether `path` has a wildcard (`[*]`, `.*`) outside quoted names:
+/// the seed allows one only in the context path.
+pub fn has_wildcard(path: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in path.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '*' => return true,
+                _ => {}
+            },
+        }
+    }
+    false
+}
+
+/// Decodes a value that holds structured data as a string: JSON (again
+/// and again while the result is itself a JSON-encoded string), or, when the
+/// string is not JSON, a Python literal (the DashScope instrumentation writes
+/// `input.value` as a Python `repr`). `None` when there is nothing to decode.
+pub fn decode_embedded(value: &Value) -> Option<Value> {
+    let Value::String(text) = value else {
+        return None;
+    };
+    let mut decoded: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(_) => return pyrepr::parse(text),
+    };
+    // At most a few levels: each round must shrink the text.
+    for _ in 0..8 {
+        let Value::String(inner) = &decoded else {
+            break;
+        };
+        match serde_json::from_str::<Value>(inner) {
+            Ok(next) => decoded = next,
+            Err(_) => break,
+        }
+    }
+    Some(decoded)
+}
+
+/// The text of an extracted value: strings as they are, other scalars and
+/// structures as compact JSON.
+pub fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dotted_forms_become_jsonpath() {
+        assert_eq!(
+            to_jsonpath("attributes.input.value"),
+            "$.attributes.input.value"
+        );
+        assert_eq!(to_jsonpath("text[0]"), "$.text[0]");
+        assert_eq!(to_jsonpath("[0].x"), "$[0].x");
+        assert_eq!(to_jsonpath("$.a"), "$.a");
+        assert_eq!(
+            to_jsonpath("attributes.gen_ai.prompts.1.message.content"),
+            "$.attributes.gen_ai.prompts[1].message.content"
+        );
+        assert_eq!(to_jsonpath("a['x.0'].b.10"), "$.a['x.0'].b[10]");
+        assert_eq!(
+            to_jsonpath("a.0b"),
+            "$.a.0b",
+            "not a pure index: left to the parser"
+        );
+    }
+
+    #[test]
+    fn each_path_form_selects() {
+        let span = json!({
+            "name": "LLM",
+            "attributes": {
+                "input": {"value": "q"},
+                "gen_ai": {"prompts": [{"message": {"content": "sys"}}, {"message": {"content": "user"}}]},
+                "gen_ai.prompt": "flat",
+                "retrieval": {"documents": [
+                    {"document": {"content": "a"}}, {"document": {"content": "b"}}
+                ]}
+            }
+        });
+        let pick = |p: &str| -> Vec<Value> {
+            Path::parse(p)
+                .unwrap()
+                .select(&span)
+                .into_iter()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(pick("attributes.input.value"), [json!("q")]);
+        assert_eq!(
+            pick("attributes.gen_ai.prompts[1].message.content"),
+            [json!("user")]
+        );
+        assert_eq!(
+            pick("attributes.gen_ai.prompts.1.message.content"),
+            [json!("user")]
+        );
+        assert_eq!(pick("attributes['gen_ai.prompt']"), [json!("flat")]);
+        assert_eq!(pick("$.name"), [json!("LLM")]);
+        assert_eq!(
+            pick("attributes.retrieval.documents[*].document.content"),
+            [json!("a"), json!("b")]
+        );
+        assert_eq!(
+            pick("attributes.retrieval.documents[-1].document.content"),
+            [json!("b")]
+        );
+        assert!(pick("attributes.missing.value").is_empty());
+        assert!(Path::parse("attributes.[").is_err());
+    }
+
+    #[test]
+    fn wildcards_are_found_outside_quotes() {
+        assert!(has_wildcard("a.documents[*].content"));
+        assert!(has_wildcard("a.*"));
+        assert!(!has_wildcard("a['*']"));
+        assert!(!has_wildcard("attributes.input.value"));
+    }
+
+    #[test]
+    fn json_in_string_once_twice_and_not_at_all() {
+        let once = json!(r#"{"text": ["hello"]}"#);
+        assert_eq!(decode_embedded(&once), Some(json!({"text": ["hello"]})));
+        let twice = Value::String(serde_json::to_string(r#"{"text": ["hello"]}"#).unwrap());
+        assert_eq!(decode_embedded(&twice), Some(json!({"text": ["hello"]})));
+        assert_eq!(decode_embedded(&json!("plain words")), None);
+        assert_eq!(decode_embedded(&json!({"a": 1})), None);
+        let text = Path::parse("text[0]").unwrap();
+        let decoded = decode_embedded(&twice).unwrap();
+        assert_eq!(text.select(&decoded), [&json!("hello")]);
+    }
+
+    #[test]
+    fn python_repr_is_decoded_when_not_json() {
+        let repr = json!("{'messages': [{'role': 'user', 'content': \"it's\"}], 'stream': False}");
+        assert_eq!(
+            decode_embedded(&repr),
+            Some(json!({"messages": [{"role": "user", "content": "it's"}], "stream": false}))
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The JSON lines the front doors print, and a run over many traces.
+//!
+//! - `traceval extract`: one line per trace,
+//!   `{"traceId","query","answer","contexts"}`.
+//! - `traceval evaluate`: one line per evaluated or failed trace,
+//!   `{"traceId","query","answer","contexts","scores":{...},"error"}`
+//!   (see [`TraceResult`]), then the summary
+//!   `{"evaluated","failed","skipped","averages":{...},"metricCounts":{...},"judgeUsage":{...}}`
+//!   as the last line of stdout.
+
+use std::io::{self, Write};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::engine::{Engine, Outcome, TraceResult};
+use super::extract::Extracted;
+use super::metrics::Totals;
+use super::normalise::Trace;
+use crate::api::evaluationtask::{JudgeUsage, MetricCounts, Scores};
+
+/// One line of `traceval extract`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtractLine<'a> {
+    /// The trace.
+    pub trace_id: &'a str,
+    /// The query found, or `null`.
+    pub query: Option<&'a str>,
+    /// The answer found, or `null`.
+    pub answer: Option<&'a str>,
+    /// The contexts found.
+    pub contexts: &'a [String],
+}
+
+impl<'a> From<&'a Extracted> for ExtractLine<'a> {
+    fn from(e: &'a Extracted) -> Self {
+        Self {
+            trace_id: &e.trace_id,
+            query: e.query.as_deref(),
+            answer: e.answer.as_deref(),
+            contexts: &e.contexts,
+        }
+    }
+}
+
+/// The last line of `traceval evaluate`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Traces with every applicable metric obtained.
+    pub evaluated: u64,
+    /// Traces with an error.
+    pub failed: u64,
+    /// Traces read but not evaluated (not sampled, or without the spans
+    /// the extraction looks for).
+    pub skipped: u64,
+    /// Averages over the traces that have each metric; absent when none has it.
+    pub averages: Scores,
+    /// How many traces each average is over.
+    pub metric_counts: MetricCounts,
+    /// Judge requests and tokens.
+    pub judge_usage: JudgeUsage,
+}
+
+/// Writes one value as a JSON line.
+pub fn write_line<W: Write + ?Sized, T: Serialize>(out: &mut W, value: &T) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
+/// Evaluates `traces` with at most the judge's concurrency in flight,
+/// handing each result to `on_result` in input order as soon as it and
+/// every earlier one are done. `skipped` counts traces already passed over
+/// (by sampling); traces the engine skips are added to it.
+pub async fn evaluate_all<F, E>(
+    engine: &Engine,
+    traces: &[Trace],
+    skipped: u64,
+    mut on_result: F,
+) -> Result<Summary, E>
+where
+    F: FnMut(&TraceResult) -> Result<(), E>,
+{
+    let mut summary = Summary {
+        skipped,
+        ..Summary::default()
+    };
+    let mut totals = Totals::default();
+    let in_flight = engine.judge().max_concurrency().max(1);
+    let mut outcomes = futures::stream::iter(traces)
+        .map(|trace| engine.evaluate(trace))
+        .buffered(in_flight);
+    while let Some(outcome) = outcomes.next().await {
+        match outcome {
+            Outcome::Skipped { trace_id } => {
+                tracing::debug!(
+                    trace_id,
+                    "no span matches the query or answer selector; skipped"
+                );
+                summary.skipped += 1;
+            }
+            Outcome::Done(result) => {
+                tally(&mut summary, &mut totals, &result);
+                on_result(&result)?;
+            }
+        }
+    }
+    summary.averages = totals.averages();
+    summary.metric_counts = totals.counts();
+    summary.judge_usage = engine.judge().usage();
+    Ok(summary)
+}
+
+fn tally(summary: &mut Summary, totals: &mut Totals, result: &TraceResult) {
+    if result.failed() {
+        summary.failed += 1;
+    } else {
+        summary.evaluated += 1;
+    }
+    totals.add(&result.scores);
+}

@@ -1,0 +1,201 @@
+//! One reconcile of a TracedService, as a pipeline of named steps:
+//! dereference → validate → build → apply → cleanup → update_status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+
+use super::Context;
+use super::apply::apply;
+use super::cleanup::cleanup;
+use super::conditions::Observation;
+use super::dereference::dereference;
+use super::error::{Error, ErrorClass};
+use super::finalizer;
+use super::metrics::Outcome;
+use super::status::{desired_status, publish, update_status};
+use crate::api::TracedService;
+use crate::resources::{build, validate};
+
+/// Periodic resync of a healthy TracedService; watches drive everything else.
+const RESYNC: Duration = Duration::from_secs(300);
+/// How often a missing dependency (e.g. the OSS CSI driver) is checked again.
+const DEPENDENCY_RECHECK: Duration = Duration::from_secs(60);
+/// First and longest backoff after a transient error.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Reconciles one TracedService (or reports one that cannot be read).
+pub async fn reconcile(
+    object: Arc<DeserializeGuard<TracedService>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let _timer = ctx.metrics.start();
+    let result = match &object.0 {
+        Ok(ts) => reconcile_service(ts, &ctx).await,
+        Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
+    };
+    ctx.metrics
+        .count(match result.as_ref().map_err(Error::class) {
+            Ok(_) => Outcome::Success,
+            Err(ErrorClass::InvalidSpec) => Outcome::InvalidSpec,
+            Err(ErrorClass::MissingDependency) => Outcome::MissingDependency,
+            Err(ErrorClass::Transient) => Outcome::Transient,
+        });
+    if result.is_ok() {
+        ctx.forget_failures(&key(&object));
+    }
+    result
+}
+
+async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, Error> {
+    if ts.metadata.deletion_timestamp.is_some() {
+        // Owner references let the garbage collector remove the namespaced
+        // children; only the cluster-scoped volumes need the operator.
+        if finalizer::has_finalizer(ts) {
+            finalizer::finalize(&ctx.client, ts).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    let dereferenced = dereference(&ctx.client, ts).await?;
+    let svc = match validate(ts) {
+        Ok(svc) => svc,
+        Err(invalid) => {
+            let observation = Observation::InvalidSpec(invalid.to_string());
+            let status = desired_status(
+                ts,
+                None,
+                &observation,
+                ctx.trace_ui.as_deref(),
+                Timestamp::now(),
+            );
+            update_status(ctx, ts, status).await?;
+            return Err(Error::InvalidSpec(invalid));
+        }
+    };
+    if dereferenced.oss_csi_driver_missing {
+        let error = Error::OssCsiDriverMissing;
+        let observation = Observation::MissingDependency(error.to_string());
+        let status = desired_status(
+            ts,
+            Some(&svc),
+            &observation,
+            ctx.trace_ui.as_deref(),
+            Timestamp::now(),
+        );
+        update_status(ctx, ts, status).await?;
+        return Err(error);
+    }
+    let wants_volumes = finalizer::wants_volumes(ts);
+    if wants_volumes && !finalizer::has_finalizer(ts) {
+        // Before any volume exists, so none can outlive the TracedService.
+        finalizer::add(&ctx.client, ts).await?;
+    }
+    let children = build(&svc, &ctx.options);
+    let applied = match apply(&ctx.client, children).await {
+        Ok(applied) => applied,
+        Err(error) => {
+            let observation = Observation::ApplyFailed(error.to_string());
+            let status = desired_status(
+                ts,
+                Some(&svc),
+                &observation,
+                ctx.trace_ui.as_deref(),
+                Timestamp::now(),
+            );
+            // Best effort: the apply error is what gets retried.
+            if let Err(status_error) = update_status(ctx, ts, status).await {
+                tracing::warn!(error = %status_error, "failed to record the apply failure");
+            }
+            return Err(error);
+        }
+    };
+    let deleted = cleanup(&ctx.client, &svc, &applied.wanted).await?;
+    if !deleted.is_empty() {
+        let note = format!(
+            "deleted children the spec no longer wants: {}",
+            deleted.join(", ")
+        );
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "Cleanup".to_owned(),
+            note: Some(note),
+            action: "Delete".to_owned(),
+            secondary: None,
+        };
+        publish(ctx, ts, event).await;
+    }
+    if !wants_volumes && finalizer::has_finalizer(ts) {
+        // Cleanup deleted the volumes the spec dropped.
+        finalizer::remove(&ctx.client, ts).await?;
+    }
+    let observation = Observation::Applied(&applied.deployment);
+    let status = desired_status(
+        ts,
+        Some(&svc),
+        &observation,
+        ctx.trace_ui.as_deref(),
+        Timestamp::now(),
+    );
+    update_status(ctx, ts, status).await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Decides the retry after a failed reconcile by the error's class.
+pub fn error_policy(
+    object: Arc<DeserializeGuard<TracedService>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let name = key(&object);
+    match error.class() {
+        ErrorClass::InvalidSpec => {
+            tracing::warn!(object = %name, %error, "waiting for the TracedService to change");
+            Action::await_change()
+        }
+        ErrorClass::MissingDependency => {
+            tracing::warn!(object = %name, %error, "missing dependency");
+            Action::requeue(DEPENDENCY_RECHECK)
+        }
+        ErrorClass::Transient => {
+            let failures = ctx.record_failure(&name);
+            let delay = backoff(failures);
+            tracing::warn!(object = %name, %error, ?delay, "retrying");
+            Action::requeue(delay)
+        }
+    }
+}
+
+/// Exponential backoff: 1 s, 2 s, 4 s, ... up to 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(16);
+    BACKOFF_MIN
+        .saturating_mul(1u32 << exponent)
+        .min(BACKOFF_MAX)
+}
+
+fn key(object: &DeserializeGuard<TracedService>) -> String {
+    format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(30), BACKOFF_MAX);
+    }
+}

@@ -1,0 +1,102 @@
+//! The evaluation pod, shared by the CronJob and the Job: `traceval evaluate
+//! --namespace NS --name TASK` under the task's own ServiceAccount, with the
+//! judge token only as a secretKeyRef env var.
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SeccompProfile, SecurityContext,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::validate::ValidatedTask;
+use super::{EvaluationOptions, labels, names};
+use crate::evaluate::judge::config::TOKEN_ENV;
+use crate::resources::env::{secret_ref, value};
+
+/// Name of the evaluator container.
+pub const EVALUATOR_CONTAINER: &str = "evaluate";
+/// Unprivileged user the evaluator runs as.
+const EVALUATOR_UID: i64 = 65532;
+
+/// The evaluator's command line: what the CronJob and Job run, and what the
+/// integration tests run locally with the pod's credentials.
+pub fn command(task: &ValidatedTask, options: &EvaluationOptions) -> Vec<String> {
+    let mut command: Vec<String> = [
+        "traceval",
+        "evaluate",
+        "--namespace",
+        &task.namespace,
+        "--name",
+        &task.name,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if !task.names_trace_source
+        && let Some(url) = &options.trace_query_url
+    {
+        command.extend(["--jaeger-url".to_owned(), url.clone()]);
+    }
+    if let Some(endpoint) = &options.otlp_endpoint {
+        command.extend(["--otlp-endpoint".to_owned(), endpoint.clone()]);
+    }
+    command
+}
+
+/// The pod template of every evaluation run.
+pub fn pod_template(task: &ValidatedTask, options: &EvaluationOptions) -> PodTemplateSpec {
+    let mut env = vec![value("RUST_LOG", "info")];
+    if let Some(token) = &task.judge_token {
+        env.push(secret_ref(TOKEN_ENV, &token.name, &token.key));
+    }
+    let quantity = |q: &str| Quantity(q.to_owned());
+    let container = Container {
+        name: EVALUATOR_CONTAINER.to_owned(),
+        image: Some(options.image.clone()),
+        command: Some(command(task, options)),
+        env: Some(env),
+        resources: Some(ResourceRequirements {
+            requests: Some(
+                [
+                    ("cpu".to_owned(), quantity("50m")),
+                    ("memory".to_owned(), quantity("64Mi")),
+                ]
+                .into(),
+            ),
+            limits: Some([("memory".to_owned(), quantity("512Mi"))].into()),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    };
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels(task)),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(names::rbac_name(&task.name)),
+            automount_service_account_token: Some(true),
+            restart_policy: Some("Never".to_owned()),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(EVALUATOR_UID),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".to_owned(),
+                    ..SeccompProfile::default()
+                }),
+                ..PodSecurityContext::default()
+            }),
+            containers: vec![container],
+            ..PodSpec::default()
+        }),
+    }
+}

@@ -1,0 +1,170 @@
+//! An EvaluationTask checked once into the form the builders take.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::jiff::Timestamp;
+use kube::{Resource, ResourceExt};
+
+use crate::api::EvaluationTask;
+use crate::api::evaluationtask::{EvaluationTaskSpec, SecretKeyRef};
+use crate::evaluate::window::trace_list;
+use crate::resources::hash::short_hash;
+
+/// Schedule of online batch runs when `spec.schedule` is unset.
+pub const DEFAULT_SCHEDULE: &str = "*/10 * * * *";
+
+/// Cron macros the CronJob controller understands.
+const CRON_MACROS: [&str; 7] = [
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+];
+
+/// How the task's traces are picked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    /// Online batch: a CronJob over the sampling window.
+    Online {
+        /// Cron schedule.
+        schedule: String,
+        /// Sampling window start.
+        start: Timestamp,
+        /// Sampling window end: the task is done once runs passed it.
+        end: Timestamp,
+    },
+    /// Single traces: one Job.
+    Single {
+        /// The trace IDs, lowercase, without repeats, in spec order.
+        trace_ids: Vec<String>,
+    },
+}
+
+/// An EvaluationTask that passed validation: the only input of the builders.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedTask {
+    /// Task name.
+    pub name: String,
+    /// Namespace of the task and its children.
+    pub namespace: String,
+    /// Controller owner reference every child carries.
+    pub owner: OwnerReference,
+    /// Online batch or single traces.
+    pub mode: Mode,
+    /// `spec.suspend`.
+    pub suspend: bool,
+    /// The target TracedService, if the task names one.
+    pub traced_service: Option<String>,
+    /// The Secret key holding the judge token, if any.
+    pub judge_token: Option<SecretKeyRef>,
+    /// Whether the spec names its trace store (`traceSource`); otherwise the
+    /// operator's default trace query URL is passed to the evaluator.
+    pub names_trace_source: bool,
+    /// Hash of the spec without `suspend`: a single-traces Job is rerun when it changes.
+    pub spec_hash: String,
+}
+
+/// Why a task cannot be realised.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidTask {
+    /// Metadata the API server always sets is missing.
+    #[error("the EvaluationTask has no {0}")]
+    Metadata(&'static str),
+    /// The spec breaks a rule of the CRD (checked again here).
+    #[error("{0}")]
+    Spec(String),
+    /// `spec.schedule` is not a cron expression.
+    #[error(
+        "schedule {0:?} is not a cron expression: five fields (minute hour day-of-month month day-of-week) or a macro such as @hourly"
+    )]
+    Schedule(String),
+}
+
+/// Checks a task and resolves its defaults.
+pub fn validate(task: &EvaluationTask) -> Result<ValidatedTask, InvalidTask> {
+    let name = task.name_any();
+    let namespace = task.namespace().ok_or(InvalidTask::Metadata("namespace"))?;
+    if task.meta().uid.is_none() {
+        return Err(InvalidTask::Metadata("uid"));
+    }
+    let owner = task
+        .controller_owner_ref(&())
+        .ok_or(InvalidTask::Metadata("uid"))?;
+    let spec = &task.spec;
+    crate::evaluate::task::validate(spec).map_err(InvalidTask::Spec)?;
+    let mode = match (&spec.sampling, &spec.trace_ids) {
+        (Some(sampling), _) => {
+            let schedule = spec
+                .schedule
+                .as_deref()
+                .unwrap_or(DEFAULT_SCHEDULE)
+                .trim()
+                .to_owned();
+            if !is_cron(&schedule) {
+                return Err(InvalidTask::Schedule(schedule));
+            }
+            Mode::Online {
+                schedule,
+                start: sampling.start.0,
+                end: sampling.end.0,
+            }
+        }
+        (None, Some(ids)) => Mode::Single {
+            trace_ids: trace_list(ids),
+        },
+        // Ruled out by evaluate::task::validate.
+        (None, None) => return Err(InvalidTask::Spec("no mode".into())),
+    };
+    Ok(ValidatedTask {
+        name,
+        namespace,
+        owner,
+        mode,
+        suspend: spec.suspend,
+        traced_service: spec.target.traced_service.clone(),
+        judge_token: spec.judge.token_secret_ref.clone(),
+        names_trace_source: spec.trace_source.is_some(),
+        spec_hash: spec_hash(spec),
+    })
+}
+
+/// Hash of the spec with `suspend` cleared.
+fn spec_hash(spec: &EvaluationTaskSpec) -> String {
+    let shaping = EvaluationTaskSpec {
+        suspend: false,
+        ..spec.clone()
+    };
+    // Serialising plain structs is deterministic; it cannot fail.
+    short_hash(&serde_json::to_vec(&shaping).unwrap_or_default(), 4)
+}
+
+/// A light check of a cron expression; the API server checks the rest when
+/// the CronJob is applied.
+fn is_cron(schedule: &str) -> bool {
+    if schedule.starts_with('@') {
+        return CRON_MACROS.contains(&schedule);
+    }
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    fields.len() == 5
+        && fields.iter().all(|f| {
+            f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-' | '?'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_check() {
+        for good in ["*/10 * * * *", "0 3 * * 1-5", "@hourly", "5,35 */2 * JAN-JUN MON"] {
+            assert!(is_cron(good), "{good}");
+        }
+        for bad in ["", "* * * *", "@often", "TZ=UTC * * * * *", "* * * * * *"] {
+            assert!(!is_cron(bad), "{bad}");
+        }
+    }
+}

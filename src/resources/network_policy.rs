@@ -1,0 +1,173 @@
+//! The NetworkPolicy isolating the pods: ingress from the chosen sources on
+//! the app port; egress only to DNS, the trace endpoint, the package index
+//! (when packages are installed at start), the ARMS agent's endpoints (for
+//! `probe: arms`) and what the user allows.
+//!
+//! NetworkPolicies cannot match DNS names: an endpoint given as an IP is
+//! allowed by address, a Service name (`name.ns.svc`) by namespace, and any
+//! other host name by port only.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::endpoint::{Endpoint, Host};
+use super::meta::{object_meta, selector_labels};
+use super::validate::{ProbeSettings, ValidatedTracedService};
+
+/// Label the API server puts on every namespace with its name.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+/// Where pip installs from when no index is set (PyPI serves over HTTPS).
+const DEFAULT_INDEX_PORT: u16 = 443;
+
+/// The NetworkPolicy of a TracedService; `None` when `network.enforce` is false.
+pub fn network_policy(svc: &ValidatedTracedService) -> Option<NetworkPolicy> {
+    if !svc.network.enforce {
+        return None;
+    }
+    Some(NetworkPolicy {
+        metadata: object_meta(svc, svc.name.clone()),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(selector_labels(svc)),
+                ..LabelSelector::default()
+            }),
+            policy_types: Some(vec!["Ingress".to_owned(), "Egress".to_owned()]),
+            ingress: Some(vec![ingress_rule(svc)]),
+            egress: Some(egress_rules(svc)),
+        }),
+    })
+}
+
+fn ingress_rule(svc: &ValidatedTracedService) -> NetworkPolicyIngressRule {
+    let from = if svc.network.ingress.is_empty() {
+        vec![NetworkPolicyPeer {
+            pod_selector: Some(LabelSelector::default()),
+            ..NetworkPolicyPeer::default()
+        }]
+    } else {
+        svc.network
+            .ingress
+            .iter()
+            .map(|source| NetworkPolicyPeer {
+                namespace_selector: source.namespace_selector.clone(),
+                pod_selector: source.pod_selector.clone(),
+                ip_block: None,
+            })
+            .collect()
+    };
+    NetworkPolicyIngressRule {
+        from: Some(from),
+        ports: Some(vec![port(svc.port, "TCP", None)]),
+    }
+}
+
+fn egress_rules(svc: &ValidatedTracedService) -> Vec<NetworkPolicyEgressRule> {
+    let mut rules = vec![NetworkPolicyEgressRule {
+        to: None,
+        ports: Some(vec![port(53, "UDP", None), port(53, "TCP", None)]),
+    }];
+    if let Some(endpoint) = svc.tracing.as_ref().and_then(|t| t.endpoint.as_ref()) {
+        rules.push(endpoint_rule(svc, endpoint));
+    }
+    if !svc.packages.is_empty() {
+        rules.push(match &svc.pip_index {
+            Some(index) => endpoint_rule(svc, index),
+            None => ports_only(&[(i32::from(DEFAULT_INDEX_PORT), "TCP")]),
+        });
+    }
+    if matches!(
+        svc.tracing.as_ref().map(|t| &t.probe),
+        Some(ProbeSettings::Arms(_))
+    ) {
+        // The ARMS agent is downloaded from object storage and reports to
+        // region endpoints over HTTP(S); neither has fixed addresses.
+        rules.push(ports_only(&[(443, "TCP"), (80, "TCP")]));
+    }
+    if svc.network.internet_access {
+        rules.push(NetworkPolicyEgressRule {
+            to: Some(vec![ip_block("0.0.0.0/0"), ip_block("::/0")]),
+            ports: None,
+        });
+    }
+    for rule in &svc.network.egress {
+        rules.push(NetworkPolicyEgressRule {
+            to: (!rule.cidrs.is_empty()).then(|| rule.cidrs.iter().map(|c| ip_block(c)).collect()),
+            ports: (!rule.ports.is_empty()).then(|| {
+                rule.ports
+                    .iter()
+                    .map(|p| port(p.port, p.protocol.as_str(), p.end_port))
+                    .collect()
+            }),
+        });
+    }
+    let mut unique = Vec::with_capacity(rules.len());
+    for rule in rules {
+        if !unique.contains(&rule) {
+            unique.push(rule);
+        }
+    }
+    unique
+}
+
+fn endpoint_rule(svc: &ValidatedTracedService, endpoint: &Endpoint) -> NetworkPolicyEgressRule {
+    let to = match &endpoint.host {
+        Host::Ip(ip) => {
+            let bits = if ip.is_ipv4() { 32 } else { 128 };
+            Some(vec![ip_block(&format!("{ip}/{bits}"))])
+        }
+        Host::ClusterService { namespace } => {
+            let namespace = namespace.clone().unwrap_or_else(|| svc.namespace.clone());
+            Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([(
+                        NAMESPACE_NAME_LABEL.to_owned(),
+                        namespace,
+                    )])),
+                    ..LabelSelector::default()
+                }),
+                ..NetworkPolicyPeer::default()
+            }])
+        }
+        Host::External(_) => None,
+    };
+    NetworkPolicyEgressRule {
+        to,
+        ports: Some(vec![port(i32::from(endpoint.port), "TCP", None)]),
+    }
+}
+
+fn ports_only(ports: &[(i32, &str)]) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: None,
+        ports: Some(
+            ports
+                .iter()
+                .map(|(p, proto)| port(*p, proto, None))
+                .collect(),
+        ),
+    }
+}
+
+fn ip_block(cidr: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_owned(),
+            except: None,
+        }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn port(number: i32, protocol: &str, end_port: Option<i32>) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(number)),
+        protocol: Some(protocol.to_owned()),
+        end_port,
+    }
+}
