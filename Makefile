@@ -29,3 +29,12 @@ cluster-up:
 
 cluster-down:
 	@tests/cluster/down
+
+.PHONY: demo demo-down
+
+# The seed's walkthrough on the local control plane; stays up for exploring.
+demo:
+	tests/demo/demo
+
+demo-down:
+	tests/demo/demo down

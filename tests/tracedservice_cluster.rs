@@ -6,23 +6,19 @@
 mod support;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::storage::v1::CSIDriver;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::{Client, ResourceExt};
 use serde_json::json;
+use support::operator::{Operator, install_crds};
 use support::{DEADLINE, TempNamespace, client, poll};
-use tokio::task::JoinHandle;
 use traceval::api::TracedService;
 use traceval::api::tracedservice::{ConditionStatus, ConditionType};
-use traceval::operator::{Context, controller, drive, metrics::Metrics};
-use traceval::resources::BuildOptions;
 
 const MANAGER: &str = "traceval-test";
 
@@ -39,59 +35,6 @@ fn fixture(name: &str, namespace: &str) -> TracedService {
         serde_yaml::from_str(&fixture_text(&format!("{name}.yaml"))).expect("fixture");
     ts.metadata.namespace = Some(namespace.to_owned());
     ts
-}
-
-/// Installs the generated CRDs and waits until they are served.
-async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in traceval::api::crds() {
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("apply CRD");
-        poll(
-            &format!("CRD {name} to be established"),
-            DEADLINE,
-            || async {
-                let crd = crds.get(&name).await.ok()?;
-                crd.status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
-            },
-        )
-        .await;
-    }
-}
-
-/// Runs the controller for one namespace until dropped.
-struct Operator(JoinHandle<()>);
-
-impl Operator {
-    fn start(client: &Client, namespace: &str) -> Self {
-        let ctx = Arc::new(Context::new(
-            client.clone(),
-            BuildOptions::default(),
-            None,
-            Some("test".into()),
-            Arc::new(Metrics::default()),
-        ));
-        Self(tokio::spawn(drive(
-            controller(client.clone(), Some(namespace)),
-            ctx,
-        )))
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 fn condition(ts: &TracedService, type_: ConditionType) -> Option<(ConditionStatus, String)> {

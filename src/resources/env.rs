@@ -66,6 +66,17 @@ fn tracing_env(svc: &ValidatedTracedService, tracing: &Tracing) -> Vec<EnvVar> {
             // them would only fill the app's log with export errors.
             env.push(value("OTEL_METRICS_EXPORTER", "none"));
             env.push(value("OTEL_LOGS_EXPORTER", "none"));
+            // GenAI instrumentations (DashScope) record prompts and
+            // completions only when asked to: without these the LLM span has
+            // token counts but no query or answer to evaluate.
+            env.push(value(
+                "OTEL_SEMCONV_STABILITY_OPT_IN",
+                "gen_ai_latest_experimental",
+            ));
+            env.push(value(
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+                "SPAN_ONLY",
+            ));
         }
         ProbeSettings::Arms(arms) => {
             env.push(value("ARMS_APP_NAME", &arms.app_name));

@@ -18,9 +18,13 @@ use crate::api::tracedservice::{Mount, OssMode, Probe, TracedService};
 
 /// pip requirements installed for `probe: opentelemetry` unless `tracing.probePackages` is set:
 /// a pinned, coherent set (distro 0.66b1 with SDK 1.45.1; 0.66b2's bootstrap is broken).
+/// The DashScope instrumentation registers an `opentelemetry_instrumentor`
+/// entry point, so `opentelemetry-instrument` loads it; with it pip resolves
+/// `wrapt` 1.17 for all three instrumentations.
 pub const OPENTELEMETRY_PROBE_PACKAGES: &[&str] = &[
     "opentelemetry-distro==0.66b1",
     "opentelemetry-exporter-otlp==1.45.1",
+    "loongsuite-instrumentation-dashscope==0.9.0",
     "openinference-instrumentation-langchain==0.1.80",
     "openinference-instrumentation-llama-index==4.6.1",
 ];

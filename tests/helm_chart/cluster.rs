@@ -3,7 +3,7 @@
 //! operator's ServiceAccount.
 
 use crate::tools::{
-    ClusterScoped, DEADLINE, TempNamespace, documents, kubectl, one, poll, run, template,
+    ClusterScoped, DEADLINE, TempNamespace, chart, documents, kubectl, one, poll, run, template,
 };
 
 /// The Role and RoleBinding the operator creates for evaluation pods.
@@ -89,6 +89,27 @@ fn rendered_manifests_pass_server_side_dry_run() {
 /// operator can do its work and nothing else.
 #[test]
 fn rbac_is_sufficient_and_bounded_as_the_service_account() {
+    // `kubectl auth can-i` resolves resources through discovery, so the
+    // chart's CRDs must be served (on a fresh cluster no other test has
+    // installed them yet).
+    let crds = chart().join("crds");
+    let crds = crds.to_string_lossy();
+    kubectl(
+        &["apply", "--server-side", "--force-conflicts", "-f", &crds],
+        None,
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for",
+            "condition=Established",
+            "--timeout",
+            "60s",
+            "-f",
+            &crds,
+        ],
+        None,
+    );
     let ns = TempNamespace::create("helm-rbac");
     let release = format!("rbac-{}", ns.name.rsplit('-').next().unwrap_or("x"));
     let _cleanup = ClusterScoped {

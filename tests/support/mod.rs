@@ -2,6 +2,8 @@
 //! control plane started by `tests/cluster/up` (KUBECONFIG must point at it).
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod operator;
+
 use std::future::Future;
 use std::time::Duration;
 

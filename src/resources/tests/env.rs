@@ -22,6 +22,14 @@ fn opentelemetry_env_is_explicit() {
     );
     assert_eq!(env_value(&env, "OTEL_TRACES_SAMPLER_ARG"), Some("0.25"));
     assert_eq!(env_value(&env, "OTEL_METRICS_EXPORTER"), Some("none"));
+    assert_eq!(
+        env_value(&env, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
+        Some("SPAN_ONLY")
+    );
+    assert_eq!(
+        env_value(&env, "OTEL_SEMCONV_STABILITY_OPT_IN"),
+        Some("gen_ai_latest_experimental")
+    );
     assert_eq!(env_value(&env, "PYTHONPATH"), Some(PACKAGES_DIR));
     assert_eq!(
         env_value(&env, "PIP_INDEX_URL"),

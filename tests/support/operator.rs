@@ -1,0 +1,68 @@
+//! Running the real operator inside a test: CRD installation and the
+//! TracedService controller for one namespace.
+
+use std::sync::Arc;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use tokio::task::JoinHandle;
+use traceval::operator::{Context, controller, drive, metrics::Metrics};
+use traceval::resources::BuildOptions;
+
+use super::{DEADLINE, poll};
+
+const MANAGER: &str = "traceval-test";
+
+/// Installs the generated CRDs and waits until they are served.
+pub async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in traceval::api::crds() {
+        let name = crd.name_any();
+        crds.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply CRD");
+        poll(
+            &format!("CRD {name} to be established"),
+            DEADLINE,
+            || async {
+                let crd = crds.get(&name).await.ok()?;
+                crd.status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+}
+
+/// Runs the controller for one namespace until dropped.
+pub struct Operator(JoinHandle<()>);
+
+impl Operator {
+    pub fn start(client: &Client, namespace: &str) -> Self {
+        let ctx = Arc::new(Context::new(
+            client.clone(),
+            BuildOptions::default(),
+            None,
+            Some("test".into()),
+            Arc::new(Metrics::default()),
+        ));
+        Self(tokio::spawn(drive(
+            controller(client.clone(), Some(namespace)),
+            ctx,
+        )))
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
