@@ -10,9 +10,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -20,91 +18,9 @@ use k8s_openapi::api::core::v1::{Container, Secret};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use support::operator::{Operator, install_crds};
+use support::procs::{Proc, free_port, log_dir, repo, required_env, rfc3339, standin, venv};
 use support::{DEADLINE, TempNamespace, client, poll};
 use traceval::api::TracedService;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: start the local cluster with `eval \"$(tests/cluster/up)\"`")
-    })
-}
-
-/// A child process killed (with its process group) when dropped.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(mut command: Command, log: PathBuf) -> Self {
-        let file = std::fs::File::create(&log).expect("log file");
-        command.stderr(file.try_clone().expect("log file"));
-        command.stdin(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command.spawn().expect("spawn");
-        Self { child, log }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // Negative PID: the whole group (sh -> opentelemetry-instrument -> python).
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn venv() -> PathBuf {
-    let out = Command::new(repo().join("tests/cluster/pyenv"))
-        .output()
-        .expect("run tests/cluster/pyenv");
-    assert!(
-        out.status.success(),
-        "pyenv failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-/// Starts the DashScope stand-in on a free port and returns its base URL.
-fn standin(venv: &Path, logs: &Path) -> (Proc, String) {
-    let mut command = Command::new(venv.join("bin/python"));
-    command
-        .arg(repo().join("tests/cluster/llm_standin.py"))
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .stdout(Stdio::piped());
-    let mut proc = Proc::spawn(command, logs.join("standin.log"));
-    let stdout = proc.child.stdout.take().expect("stand-in stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("stand-in banner");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected stand-in banner {line:?}: {}", proc.log_tail()));
-    let url = format!("http://{addr}");
-    (proc, url)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// The container's env as a kubelet would resolve it: literal values with
 /// `$(VAR)` references expanded, downward-API fields and secrets supplied.
@@ -232,8 +148,8 @@ async fn generated_opentelemetry_command_starts_the_traced_app() {
         .collect();
 
     let venv = venv();
-    let logs = tempdir();
-    let (_standin, standin_url) = standin(&venv, &logs);
+    let logs = log_dir("probe-e2e");
+    let (_standin, standin_url) = standin(&venv, &logs, &[]);
     let port = free_port();
     let fields = BTreeMap::from([
         ("metadata.name", "sample-app-7d9f-abcde"),
@@ -285,7 +201,7 @@ async fn generated_opentelemetry_command_starts_the_traced_app() {
     );
 
     let search = format!("{jaeger}/api/v3/traces");
-    let now = chrono_like_now();
+    let now = rfc3339("+1 minute");
     let trace = poll("the trace in Jaeger", DEADLINE, || async {
         let doc: Value = http
             .get(&search)
@@ -361,20 +277,4 @@ async fn generated_opentelemetry_command_starts_the_traced_app() {
         Some("sample-app-7d9f-abcde")
     );
     assert_eq!(resource_attributes.get("service.name"), Some(&service_name));
-}
-
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("traceval-probe-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    eprintln!("process logs in {}", dir.display());
-    dir
-}
-
-/// An RFC 3339 timestamp a minute from now, without a date-time crate.
-fn chrono_like_now() -> String {
-    let out = Command::new("date")
-        .args(["-u", "-d", "+1 minute", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .expect("date");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -60,7 +60,12 @@ order). It is the positive label when score >= 0.5, else the negative one.
 
 The score is chosen as follows, over the concatenated message contents:
 
-* ``EXPECT_SCORE=<number>`` present: that number clamped to [0, 1] (first
+* ``EXPECT_<LABEL>=<number>`` naming the prompt's positive label
+  (``EXPECT_CORRECT``, ``EXPECT_FAITHFUL``, ``EXPECT_RELEVANT``): that number,
+  first such marker wins; it lets one trace steer each metric separately
+  (a document saying ``EXPECT_RELEVANT=0`` is judged irrelevant whatever the
+  query says). source = ``marker``.
+* else ``EXPECT_SCORE=<number>`` present: that number clamped to [0, 1] (first
   marker wins). source = ``marker``.
 * ``EXPECT_SCORE=invalid`` present: the content is the non-JSON text
   ``I cannot provide a score for this.`` (to test verdict-parse failures).
@@ -191,7 +196,12 @@ def _joined(messages):
 
 def judge_reply(messages):
     joined = _joined(messages)
-    m = _SCORE_RE.search(joined)
+    rails = _rails(joined)
+    # A marker naming the metric (EXPECT_CORRECT=, EXPECT_FAITHFUL=,
+    # EXPECT_RELEVANT=) wins over EXPECT_SCORE=, so one prompt quoting a
+    # query, documents and an answer can steer each metric separately.
+    m = rails and re.search(r"EXPECT_%s=([-+]?\d+(?:\.\d+)?)" % rails[0].upper(), joined)
+    m = m or _SCORE_RE.search(joined)
     if m and m.group(1).lower() == "invalid":
         return "I cannot provide a score for this."
     if m and not m.group(1).isalpha():
@@ -201,7 +211,6 @@ def judge_reply(messages):
         score, source = (int(digest[:8], 16) % 101) / 100.0, "hash"
     verdict = {"score": round(score, 2),
                "explanation": "stand-in verdict (%s)" % source}
-    rails = _rails(joined)
     if rails:
         verdict = {"label": rails[0] if score >= 0.5 else rails[1], **verdict}
     return json.dumps(verdict)

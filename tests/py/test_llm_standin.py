@@ -350,3 +350,14 @@ def test_judge_label_follows_the_prompts_rails(standin, rails):
     low = json.loads(oai_content(standin, oai_body(system, "q EXPECT_SCORE=0.1")))
     assert (high["label"], high["score"]) == (positive, 0.9)
     assert (low["label"], low["score"]) == (negative, 0.1)
+
+
+def test_judge_metric_marker_beats_score_marker(standin):
+    system = 'Answer "relevant" or "irrelevant" as JSON with a score.'
+    user = "Query: EXPECT_SCORE=1 what is tracing\nDocument: EXPECT_RELEVANT=0 bananas"
+    v = json.loads(oai_content(standin, oai_body(system, user)))
+    assert (v["label"], v["score"]) == ("irrelevant", 0.0)
+    # A marker for another metric is ignored.
+    system = 'Answer "correct" or "incorrect" as JSON with a score.'
+    v = json.loads(oai_content(standin, oai_body(system, "EXPECT_RELEVANT=0 EXPECT_CORRECT=1 q")))
+    assert (v["label"], v["score"]) == ("correct", 1.0)
