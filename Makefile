@@ -11,10 +11,17 @@ lint:
 
 # Library and binary unit tests plus the integration tests that need no cluster.
 unit:
-	$(CARGO) test --lib --bins --test crds_up_to_date
+	$(CARGO) test --lib --bins --test crds_up_to_date --test readme_reference --test dockerfile
 
 crds:
 	$(CARGO) run -q -- crd --dir crds
+
+.PHONY: readme
+
+# Rewrites the CRD reference at the end of README.md from the CRD schemas
+# (tests/readme_reference.rs fails when it is stale).
+readme:
+	$(CARGO) run -q -- crd --readme README.md
 
 .PHONY: test cluster-up cluster-down
 
@@ -38,3 +45,17 @@ demo:
 
 demo-down:
 	tests/demo/demo down
+
+.PHONY: bench bench-smoke
+
+# Benchmarks of issue 7, not part of the test suite: release builds, their own
+# control plane and Jaeger (/tmp/tv-bench, ports 37500+), one table printed
+# and written to bench/RESULTS.md. Extra flags: `make bench BENCH_ARGS="--rows 6,7"`.
+BENCH_ARGS ?=
+bench:
+	bench/run --write bench/RESULTS.md $(BENCH_ARGS)
+
+# The harness on tiny sizes (one repetition, N = 5): fails unless every row
+# produces a figure. Its own control plane (/tmp/tv-bench-smoke, ports 37600+).
+bench-smoke:
+	bench/run --smoke $(BENCH_ARGS)

@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use traceval::operator::OperatorConfig;
 use traceval::operator::leader::LeaseConfig;
+use traceval::resources::evaluation::{DEFAULT_EVALUATOR_IMAGE, EvaluationOptions};
 use traceval::resources::{BuildOptions, DEFAULT_OSS_SYNC_IMAGE};
 
 /// Runs traced Python LLM services on Kubernetes and evaluates their traces.
@@ -24,8 +25,14 @@ enum Command {
     /// Print every CRD as multi-document YAML (or write one file per CRD).
     Crd {
         /// Write `<group>_<plural>.yaml` files into this directory instead of stdout.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["reference", "readme"])]
         dir: Option<PathBuf>,
+        /// Print a Markdown field-by-field reference of the CRDs instead.
+        #[arg(long)]
+        reference: bool,
+        /// Rewrite that reference between the `crd-reference` markers of this Markdown file.
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
     },
     /// Run the controllers with /metrics, /healthz and /readyz.
     Operator(OperatorArgs),
@@ -66,6 +73,17 @@ struct OperatorArgs {
     /// This instance's name in events (the pod name).
     #[arg(long, env = "TRACEVAL_POD_NAME")]
     instance: Option<String>,
+    /// Image of the evaluation pods of EvaluationTasks (holds `traceval`).
+    #[arg(long, env = "TRACEVAL_EVALUATOR_IMAGE", default_value = DEFAULT_EVALUATOR_IMAGE)]
+    evaluator_image: String,
+    /// Jaeger query URL for EvaluationTasks that name no `traceSource`,
+    /// e.g. `http://jaeger-query.observability:16686`.
+    #[arg(long, env = "TRACEVAL_TRACE_QUERY_URL")]
+    trace_query_url: Option<String>,
+    /// OTLP/HTTP endpoint for evaluation spans, instead of the target
+    /// TracedService's `tracing.endpoint`.
+    #[arg(long, env = "TRACEVAL_EVALUATION_OTLP_ENDPOINT")]
+    evaluation_otlp_endpoint: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -77,19 +95,31 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Crd { dir } => crd(dir),
+        Command::Crd {
+            dir,
+            reference,
+            readme,
+        } => crd(dir, reference, readme),
         Command::Operator(args) => operator(args),
         Command::Extract(args) => ExitCode::from(traceval::evaluate::cli::run_extract(&args)),
         Command::Evaluate(args) => ExitCode::from(traceval::evaluate::cli::run_evaluate(&args)),
     }
 }
 
-fn crd(dir: Option<PathBuf>) -> ExitCode {
-    let result = match dir {
-        None => traceval::api::all_crds_yaml()
+fn crd(dir: Option<PathBuf>, reference: bool, readme: Option<PathBuf>) -> ExitCode {
+    let markdown = traceval::api::reference::markdown;
+    let result = match (dir, readme) {
+        (_, Some(readme)) => traceval::api::reference::update_file(&readme, &markdown())
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        (None, None) if reference => {
+            print!("{}", markdown());
+            Ok(())
+        }
+        (None, None) => traceval::api::all_crds_yaml()
             .map(|yaml| print!("{yaml}"))
             .map_err(|e| e.to_string()),
-        Some(dir) => traceval::api::crds().iter().try_for_each(|crd| {
+        (Some(dir), None) => traceval::api::crds().iter().try_for_each(|crd| {
             let path = dir.join(traceval::api::crd_file_name(crd));
             let yaml = traceval::api::crd_yaml(crd).map_err(|e| e.to_string())?;
             std::fs::write(&path, yaml).map_err(|e| format!("{}: {e}", path.display()))
@@ -127,6 +157,11 @@ fn operator(args: OperatorArgs) -> ExitCode {
             .filter(|n| !n.is_empty())
             .collect(),
         leader_election,
+        evaluation: EvaluationOptions {
+            image: args.evaluator_image,
+            trace_query_url: args.trace_query_url,
+            otlp_endpoint: args.evaluation_otlp_endpoint,
+        },
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -141,6 +141,7 @@ async fn evaluate_survives_429_500_timeouts_and_unreadable_replies() {
     let judge = JudgeStandIn::start(Faults {
         first_attempt: true,
         unreadable: vec!["<document>\nBananas are yellow.".into()],
+        ..Faults::default()
     })
     .await;
     let out = run(args(&[

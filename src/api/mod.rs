@@ -1,6 +1,7 @@
 //! The custom resources: the contract users write YAML against.
 
 pub mod evaluationtask;
+pub mod reference;
 pub mod tracedservice;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -39,13 +39,23 @@ pub struct ExtractArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvaluateArgs {
     /// EvaluationTask manifest (offline run).
-    #[arg(long, value_name = "TASK.yaml", required_unless_present = "name", conflicts_with = "name")]
+    #[arg(
+        long,
+        value_name = "TASK.yaml",
+        required_unless_present = "name",
+        conflicts_with = "name"
+    )]
     pub task: Option<PathBuf>,
     /// In-cluster run: the namespace of the EvaluationTask read from the API.
     #[arg(long, value_name = "NAMESPACE", requires = "name")]
     pub namespace: Option<String>,
     /// In-cluster run: the name of the EvaluationTask read from the API.
-    #[arg(long, value_name = "NAME", requires = "namespace", conflicts_with = "traces")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "namespace",
+        conflicts_with_all = ["traces", "output"]
+    )]
     pub name: Option<String>,
     /// In-cluster run: OTLP/HTTP endpoint for evaluation spans, overriding
     /// the target TracedService's `tracing.endpoint`.
@@ -137,7 +147,7 @@ pub(crate) fn source_error(e: SourceError) -> CliError {
     }
 }
 
-fn output_error(e: std::io::Error) -> CliError {
+pub(crate) fn output_error(e: std::io::Error) -> CliError {
     CliError::Run(format!("cannot write results: {e}"))
 }
 

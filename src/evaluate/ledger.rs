@@ -154,22 +154,38 @@ mod tests {
 
         let mut second = Ledger::from_status(&written);
         assert!(second.recently_recorded("a") && !second.recently_recorded("c"));
-        second.record(&result("c", Some(1.0), None), Some("http://ui/trace/c".into()), now);
+        second.record(
+            &result("c", Some(1.0), None),
+            Some("http://ui/trace/c".into()),
+            now,
+        );
         second.record(&result("d", None, Some("no answer")), None, now);
         second.record_unmatched();
         let status = second.status(&usage);
         let counts = status.counts.unwrap();
         assert_eq!(
-            (counts.sampled, counts.evaluated, counts.failed, counts.skipped),
+            (
+                counts.sampled,
+                counts.evaluated,
+                counts.failed,
+                counts.skipped
+            ),
             (5, 3, 1, 2)
         );
         let average = status.averages.unwrap().correctness.unwrap();
         assert!((average - 2.0 / 3.0).abs() < 1e-9, "{average}");
         assert_eq!(status.metric_counts.unwrap().correctness, 3);
         assert_eq!(status.judge_usage.unwrap().requests, 4);
-        let ids: Vec<_> = status.recent_results.iter().map(|r| r.trace_id.as_str()).collect();
+        let ids: Vec<_> = status
+            .recent_results
+            .iter()
+            .map(|r| r.trace_id.as_str())
+            .collect();
         assert_eq!(ids, ["d", "c", "b", "a"], "newest first");
-        assert_eq!(status.recent_results[1].link.as_deref(), Some("http://ui/trace/c"));
+        assert_eq!(
+            status.recent_results[1].link.as_deref(),
+            Some("http://ui/trace/c")
+        );
         assert_eq!(status.phase, None, "operator fields are left alone");
         assert!(status.conditions.is_empty());
     }
@@ -178,10 +194,17 @@ mod tests {
     fn recent_results_are_bounded() {
         let mut ledger = Ledger::default();
         for i in 0..MAX_RECENT_RESULTS + 5 {
-            ledger.record(&result(&i.to_string(), Some(1.0), None), None, Timestamp::UNIX_EPOCH);
+            ledger.record(
+                &result(&i.to_string(), Some(1.0), None),
+                None,
+                Timestamp::UNIX_EPOCH,
+            );
         }
         let status = ledger.status(&JudgeUsage::default());
         assert_eq!(status.recent_results.len(), MAX_RECENT_RESULTS);
-        assert_eq!(status.counts.unwrap().evaluated, (MAX_RECENT_RESULTS + 5) as u64);
+        assert_eq!(
+            status.counts.unwrap().evaluated,
+            (MAX_RECENT_RESULTS + 5) as u64
+        );
     }
 }

@@ -89,7 +89,12 @@ impl Exporter {
     }
 
     /// The span of one evaluated trace.
-    pub fn span(&self, trace: Option<&Trace>, result: &TraceResult, evaluated_at: Timestamp) -> Value {
+    pub fn span(
+        &self,
+        trace: Option<&Trace>,
+        result: &TraceResult,
+        evaluated_at: Timestamp,
+    ) -> Value {
         let first = trace.and_then(|t| t.spans.iter().min_by_key(|s| s.start_time_unix_nano));
         let at = trace
             .and_then(|t| t.spans.iter().map(|s| s.end_time_unix_nano).max())
@@ -104,7 +109,10 @@ impl Exporter {
             attributes.push(string("traceval.error", error));
         }
         // One span ID per task and trace: a store that deduplicates keeps one.
-        let span_id = short_hash(format!("{}/{}/{}", self.namespace, self.task, result.trace_id).as_bytes(), 8);
+        let span_id = short_hash(
+            format!("{}/{}/{}", self.namespace, self.task, result.trace_id).as_bytes(),
+            8,
+        );
         let mut span = json!({
             "traceId": result.trace_id,
             "spanId": span_id,
@@ -200,7 +208,10 @@ mod tests {
             ("http://c:4318/v1/traces", "http://c:4318/v1/traces"),
             ("https://gw/otlp", "https://gw/otlp/v1/traces"),
         ] {
-            assert_eq!(Exporter::new(endpoint, "ns", "t").unwrap().url.as_str(), url);
+            assert_eq!(
+                Exporter::new(endpoint, "ns", "t").unwrap().url.as_str(),
+                url
+            );
         }
         assert!(Exporter::new("c:4318", "ns", "t").is_err());
     }
@@ -219,7 +230,11 @@ mod tests {
             },
             error: Some("faithfulness: judge down".into()),
         };
-        let span = exporter.span(None, &result, Timestamp::from_second(1_700_000_000).unwrap());
+        let span = exporter.span(
+            None,
+            &result,
+            Timestamp::from_second(1_700_000_000).unwrap(),
+        );
         assert_eq!(span["traceId"], json!("0af7651916cd43dd8448eb211c80319c"));
         assert_eq!(span["spanId"].as_str().unwrap().len(), 16);
         assert_eq!(span["startTimeUnixNano"], json!("1700000000000000000"));
@@ -231,7 +246,10 @@ mod tests {
             .map(|a| a["key"].as_str().unwrap())
             .collect();
         assert!(keys.contains(&"traceval.score.correctness"), "{keys:?}");
-        assert!(!keys.contains(&"traceval.score.faithfulness"), "absent, not 0");
+        assert!(
+            !keys.contains(&"traceval.score.faithfulness"),
+            "absent, not 0"
+        );
         assert!(keys.contains(&"traceval.error"));
     }
 }

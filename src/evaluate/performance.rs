@@ -196,24 +196,48 @@ mod tests {
         let span = |id: &str, kind: &str, extra: Value| {
             let mut s = json!({"traceId": ID, "spanId": id, "name": "s", "kind": kind,
                 "startTimeUnixNano": "1000", "endTimeUnixNano": "3000000"});
-            s.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            s.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             s
         };
-        let error = trace(json!([span("0000000000000001", "SPAN_KIND_INTERNAL", json!({"status": {"code": 2}}))]));
+        let error = trace(json!([span(
+            "0000000000000001",
+            "SPAN_KIND_INTERNAL",
+            json!({"status": {"code": 2}})
+        )]));
         assert!(Traffic::of(&error).error);
-        let five_hundred = trace(json!([span("0000000000000001", "SPAN_KIND_SERVER", json!({
-            "attributes": [{"key": "http.status_code", "value": {"intValue": "503"}}]}))]));
+        let five_hundred = trace(json!([span(
+            "0000000000000001",
+            "SPAN_KIND_SERVER",
+            json!({
+            "attributes": [{"key": "http.status_code", "value": {"intValue": "503"}}]})
+        )]));
         assert!(Traffic::of(&five_hundred).error);
-        let client_500 = trace(json!([span("0000000000000001", "SPAN_KIND_CLIENT", json!({
-            "attributes": [{"key": "http.status_code", "value": {"intValue": "500"}}]}))]));
-        assert!(!Traffic::of(&client_500).error, "a failed call the app handled");
-        let llm = trace(json!([span("0000000000000001", "SPAN_KIND_INTERNAL", json!({
+        let client_500 = trace(json!([span(
+            "0000000000000001",
+            "SPAN_KIND_CLIENT",
+            json!({
+            "attributes": [{"key": "http.status_code", "value": {"intValue": "500"}}]})
+        )]));
+        assert!(
+            !Traffic::of(&client_500).error,
+            "a failed call the app handled"
+        );
+        let llm = trace(json!([span(
+            "0000000000000001",
+            "SPAN_KIND_INTERNAL",
+            json!({
             "attributes": [
                 {"key": "llm.token_count.prompt", "value": {"intValue": "12"}},
                 {"key": "llm.token_count.completion", "value": {"intValue": "3"}}
-            ]}))]));
+            ]})
+        )]));
         let t = Traffic::of(&llm);
-        assert_eq!((t.prompt_tokens, t.completion_tokens, t.latency_nanos), (12, 3, 2_999_000));
+        assert_eq!(
+            (t.prompt_tokens, t.completion_tokens, t.latency_nanos),
+            (12, 3, 2_999_000)
+        );
     }
 
     #[test]
@@ -228,7 +252,10 @@ mod tests {
             .collect();
         let s = summarize(&traffic, None, None);
         assert_eq!((s.requests, s.errors), (20, 1));
-        assert_eq!((s.p50_latency_ms, s.p95_latency_ms), (Some(10.0), Some(19.0)));
+        assert_eq!(
+            (s.p50_latency_ms, s.p95_latency_ms),
+            (Some(10.0), Some(19.0))
+        );
         assert_eq!((s.prompt_tokens, s.completion_tokens), (40, 20));
         assert_eq!(summarize(&[], None, None).p50_latency_ms, None);
     }

@@ -19,6 +19,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::normalise::Trace;
 use super::sampling::Sampler;
+use crate::api::evaluationtask::TraceListProgress;
 
 /// The window of one online run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,11 @@ pub struct Window {
 impl Window {
     /// The window of a run at `settled` (now minus the delay), or `None` when
     /// there is nothing new: the sampling window is done or not yet started.
-    pub fn plan(sampler: &Sampler, watermark: Option<Timestamp>, settled: Timestamp) -> Option<Self> {
+    pub fn plan(
+        sampler: &Sampler,
+        watermark: Option<Timestamp>,
+        settled: Timestamp,
+    ) -> Option<Self> {
         let end = sampler.end();
         let from = watermark.map_or(sampler.start(), |w| w.max(sampler.start()));
         if from > end {
@@ -44,6 +49,8 @@ impl Window {
         }
         let until = sampler.complete_until(settled.min(end)).min(end);
         let inclusive = until >= end;
+        // Microseconds, as the watermark is stored, so a run's end is exact.
+        let until = if inclusive { until } else { micros(until) };
         if from > until || (from == until && !inclusive) {
             return None;
         }
@@ -64,13 +71,20 @@ impl Window {
     /// sampling end when the window reached it, so the task is complete.
     pub fn done_watermark(&self) -> Timestamp {
         if self.inclusive {
-            self.until
-                .checked_add(SignedDuration::from_nanos(1))
+            micros(self.until)
+                .checked_add(SignedDuration::from_micros(1))
                 .unwrap_or(self.until)
         } else {
             self.until
         }
     }
+}
+
+/// `t` cut to whole microseconds, the precision of the stored watermark.
+/// A watermark cut down only makes a run read a little more; what it reads
+/// twice is recognised by trace ID (see the module documentation).
+pub fn micros(t: Timestamp) -> Timestamp {
+    Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t)
 }
 
 /// The trace IDs of a single-traces task as runs read them: lowercase,
@@ -83,6 +97,16 @@ pub fn trace_list(ids: &[String]) -> Vec<String> {
         }
     }
     list
+}
+
+/// The hash naming a trace list in `status.traceListProgress`.
+pub fn list_hash(list: &[String]) -> String {
+    crate::resources::hash::short_hash(list.join(",").as_bytes(), 8)
+}
+
+/// Whether every trace of a single-traces task's list has a recorded outcome.
+pub fn list_done(list: &[String], progress: Option<&TraceListProgress>) -> bool {
+    progress.is_some_and(|p| p.list_hash == list_hash(list) && p.done >= list.len() as u64)
 }
 
 /// The start of a trace as a timestamp.
@@ -111,7 +135,10 @@ mod tests {
     fn first_run_reads_from_the_start_up_to_the_settled_bucket() {
         let sampler = Sampler::new(0, 60 * MINUTE, Policy::TimeWindow(10 * MINUTE));
         let w = Window::plan(&sampler, None, at(25)).unwrap();
-        assert_eq!((w.read_from, w.from, w.until, w.inclusive), (at(0), at(0), at(20), false));
+        assert_eq!(
+            (w.read_from, w.from, w.until, w.inclusive),
+            (at(0), at(0), at(20), false)
+        );
         assert!(w.contains(at(0)) && w.contains(at(19)) && !w.contains(at(20)));
         assert_eq!(w.done_watermark(), at(20));
     }
@@ -131,7 +158,24 @@ mod tests {
         assert!(w.inclusive && w.contains(at(60)));
         assert!(sampling_done(Some(w.done_watermark()), at(60)));
         assert!(!sampling_done(Some(at(60)), at(60)));
-        assert_eq!(Window::plan(&sampler, Some(w.done_watermark()), at(90)), None);
+        assert_eq!(
+            Window::plan(&sampler, Some(w.done_watermark()), at(90)),
+            None
+        );
+    }
+
+    #[test]
+    fn an_end_with_nanoseconds_is_passed_by_the_stored_watermark() {
+        let end = at(60) + SignedDuration::from_nanos(123_456_789);
+        let sampler = Sampler::new(0, end.as_nanosecond(), Policy::Probability(1.0));
+        let w = Window::plan(&sampler, Some(at(50)), at(90)).unwrap();
+        assert!(w.inclusive && w.contains(end));
+        let stored = micros(w.done_watermark());
+        assert!(sampling_done(Some(stored), end), "{stored} > {end}");
+        assert_eq!(Window::plan(&sampler, Some(stored), at(90)), None);
+        // Before the end, the window stops at a whole microsecond.
+        let w = Window::plan(&sampler, None, at(30) + SignedDuration::from_nanos(1500)).unwrap();
+        assert_eq!(w.until, at(30) + SignedDuration::from_micros(1));
     }
 
     #[test]

@@ -44,7 +44,9 @@ fn params() -> PatchParams {
     PatchParams::apply(MANAGER).force()
 }
 
-async fn apply_namespaced<K>(client: &Client, object: &K) -> Result<K, Error>
+/// Server-side applies one namespaced object with the `traceval` field
+/// manager and returns it as the API server stored it.
+pub async fn apply_namespaced<K>(client: &Client, object: &K) -> Result<K, Error>
 where
     K: k8s_openapi::Resource
         + Resource<Scope = NamespaceResourceScope, DynamicType = ()>

@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, ListParams};
+use kube::runtime::events::{Event, EventType};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
@@ -31,19 +32,53 @@ pub async fn cleanup(
         persistent_volume_claims,
         persistent_volumes,
     } = wanted;
+    let selector = children_selector(&svc.name);
+    let (namespace, uid) = (svc.namespace.as_str(), svc.owner.uid.as_str());
     let mut deleted = Vec::new();
-    deleted.extend(namespaced::<Deployment>(client, svc, deployments).await?);
-    deleted.extend(namespaced::<Service>(client, svc, services).await?);
-    deleted.extend(namespaced::<NetworkPolicy>(client, svc, network_policies).await?);
-    deleted
-        .extend(namespaced::<PersistentVolumeClaim>(client, svc, persistent_volume_claims).await?);
+    deleted.extend(
+        delete_unwanted::<Deployment>(client, namespace, &selector, uid, deployments).await?,
+    );
+    deleted.extend(delete_unwanted::<Service>(client, namespace, &selector, uid, services).await?);
+    deleted.extend(
+        delete_unwanted::<NetworkPolicy>(client, namespace, &selector, uid, network_policies)
+            .await?,
+    );
+    deleted.extend(
+        delete_unwanted::<PersistentVolumeClaim>(
+            client,
+            namespace,
+            &selector,
+            uid,
+            persistent_volume_claims,
+        )
+        .await?,
+    );
     deleted.extend(volumes(client, svc, persistent_volumes).await?);
     Ok(deleted)
 }
 
-async fn namespaced<K>(
+/// The event announcing what cleanup deleted, if it deleted anything.
+pub fn cleanup_event(deleted: &[String]) -> Option<Event> {
+    (!deleted.is_empty()).then(|| Event {
+        type_: EventType::Normal,
+        reason: "Cleanup".to_owned(),
+        note: Some(format!(
+            "deleted children the spec no longer wants: {}",
+            deleted.join(", ")
+        )),
+        action: "Delete".to_owned(),
+        secondary: None,
+    })
+}
+
+/// Deletes the objects of kind `K` in `namespace` that match `selector`, are
+/// controlled by the owner with uid `owner_uid` and are not in `wanted`;
+/// returns `Kind/name` of each one deleted.
+pub async fn delete_unwanted<K>(
     client: &Client,
-    svc: &ValidatedTracedService,
+    namespace: &str,
+    selector: &str,
+    owner_uid: &str,
     wanted: &BTreeSet<String>,
 ) -> Result<Vec<String>, Error>
 where
@@ -53,13 +88,13 @@ where
         + Debug
         + DeserializeOwned,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), &svc.namespace);
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let cleanup_error = |source| Error::Cleanup {
         kind: <K as k8s_openapi::Resource>::KIND,
         source,
     };
     let list = api
-        .list(&ListParams::default().labels(&children_selector(&svc.name)))
+        .list(&ListParams::default().labels(selector))
         .await
         .map_err(cleanup_error)?;
     let mut deleted = Vec::new();
@@ -67,7 +102,7 @@ where
         let ours = object
             .owner_references()
             .iter()
-            .any(|o| o.controller == Some(true) && o.uid == svc.owner.uid);
+            .any(|o| o.controller == Some(true) && o.uid == owner_uid);
         let name = object.name_any();
         if ours && !wanted.contains(&name) {
             delete(&api, &name).await.map_err(cleanup_error)?;

@@ -3,11 +3,14 @@
 
 use std::time::Instant;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use super::error::ErrorClass;
 
 /// Outcome of one reconcile.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -22,6 +25,18 @@ pub enum Outcome {
     Transient,
 }
 
+impl Outcome {
+    /// The outcome of a reconcile that failed with an error of `class`, or succeeded.
+    pub fn of(class: Option<ErrorClass>) -> Self {
+        match class {
+            None => Self::Success,
+            Some(ErrorClass::InvalidSpec) => Self::InvalidSpec,
+            Some(ErrorClass::MissingDependency) => Self::MissingDependency,
+            Some(ErrorClass::Transient) => Self::Transient,
+        }
+    }
+}
+
 /// Label set of the reconcile counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -29,43 +44,41 @@ pub struct OutcomeLabels {
     pub outcome: Outcome,
 }
 
-/// The operator's metrics and their registry.
-pub struct Metrics {
-    registry: Registry,
+/// Reconcile counts (by outcome) and durations of one controller.
+#[derive(Clone, Debug)]
+pub struct ReconcileMetrics {
     reconciles: Family<OutcomeLabels, Counter>,
     duration: Histogram,
 }
 
-impl Default for Metrics {
+impl Default for ReconcileMetrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("traceval");
-        let reconciles = Family::<OutcomeLabels, Counter>::default();
-        let duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        registry.register(
-            "tracedservice_reconciles",
-            "TracedService reconciles by outcome",
-            reconciles.clone(),
-        );
-        registry.register(
-            "tracedservice_reconcile_duration_seconds",
-            "Duration of TracedService reconciles",
-            duration.clone(),
-        );
         Self {
-            registry,
-            reconciles,
-            duration,
+            reconciles: Family::default(),
+            duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
         }
     }
 }
 
-impl Metrics {
+impl ReconcileMetrics {
+    /// Registers them as `traceval_{kind}_reconciles_total` and
+    /// `traceval_{kind}_reconcile_duration_seconds`; `what` names the kind in the help.
+    pub fn register(&self, registry: &mut Registry, kind: &str, what: &str) {
+        registry.register(
+            format!("{kind}_reconciles"),
+            format!("{what} reconciles by outcome"),
+            self.reconciles.clone(),
+        );
+        registry.register(
+            format!("{kind}_reconcile_duration_seconds"),
+            format!("Duration of {what} reconciles"),
+            self.duration.clone(),
+        );
+    }
+
     /// Starts timing a reconcile; the time is recorded when the guard drops.
     pub fn start(&self) -> ReconcileTimer<'_> {
-        ReconcileTimer {
-            histogram: &self.duration,
-            start: Instant::now(),
-        }
+        ReconcileTimer::new(&self.duration)
     }
 
     /// Counts a finished reconcile.
@@ -73,6 +86,43 @@ impl Metrics {
         self.reconciles
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+}
+
+/// The operator's metrics and their registry.
+pub struct Metrics {
+    registry: Registry,
+    services: ReconcileMetrics,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("traceval");
+        let services = ReconcileMetrics::default();
+        services.register(&mut registry, "tracedservice", "TracedService");
+        Self { registry, services }
+    }
+}
+
+impl Metrics {
+    /// Starts timing a TracedService reconcile; the time is recorded when the guard drops.
+    pub fn start(&self) -> ReconcileTimer<'_> {
+        self.services.start()
+    }
+
+    /// Counts a finished TracedService reconcile.
+    pub fn count(&self, outcome: Outcome) {
+        self.services.count(outcome);
+    }
+
+    /// Adds another controller's reconcile metrics (see [`ReconcileMetrics::register`]).
+    pub fn register_reconciles(&mut self, metrics: &ReconcileMetrics, kind: &str, what: &str) {
+        metrics.register(&mut self.registry, kind, what);
+    }
+
+    /// Adds metrics computed at each scrape (e.g. the EvaluationTask gauges).
+    pub fn register_collector(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
     }
 
     /// The metrics in the Prometheus text format.
@@ -88,6 +138,16 @@ impl Metrics {
 pub struct ReconcileTimer<'a> {
     histogram: &'a Histogram,
     start: Instant,
+}
+
+impl<'a> ReconcileTimer<'a> {
+    /// Starts timing into `histogram`.
+    pub fn new(histogram: &'a Histogram) -> Self {
+        Self {
+            histogram,
+            start: Instant::now(),
+        }
+    }
 }
 
 impl Drop for ReconcileTimer<'_> {

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod conditions;
 pub mod dereference;
 pub mod error;
+pub mod evaluationtask;
 pub mod finalizer;
 pub mod http;
 pub mod leader;
@@ -35,6 +36,7 @@ use thiserror::Error;
 
 use crate::api::TracedService;
 use crate::resources::BuildOptions;
+use crate::resources::evaluation::EvaluationOptions;
 use crate::resources::meta::MANAGER;
 
 pub use self::error::{Error, ErrorClass};
@@ -54,6 +56,8 @@ pub struct OperatorConfig {
     pub namespaces: Vec<String>,
     /// Lease to elect a leader through; no election when `None`.
     pub leader_election: Option<leader::LeaseConfig>,
+    /// Settings of the EvaluationTask builders (evaluator image, defaults).
+    pub evaluation: EvaluationOptions,
 }
 
 /// Shared state of the reconciles.
@@ -129,7 +133,15 @@ pub enum RunError {
 /// Runs the controller and the HTTP server until SIGINT/SIGTERM.
 pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
     let client = Client::try_default().await.map_err(RunError::Client)?;
-    let metrics = Arc::new(metrics::Metrics::default());
+    let evaluation_metrics = Arc::new(evaluationtask::metrics::EvaluationMetrics::new());
+    let mut registry = metrics::Metrics::default();
+    registry.register_reconciles(
+        &evaluation_metrics.reconciles,
+        "evaluationtask",
+        "EvaluationTask",
+    );
+    registry.register_collector(Box::new(evaluation_metrics.clone()));
+    let metrics = Arc::new(registry);
     let ready = Arc::new(AtomicBool::new(false));
     let state = http::HttpState {
         metrics: metrics.clone(),
@@ -147,8 +159,27 @@ pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
         config.instance,
         metrics,
     ));
+    let evaluation_ctx = Arc::new(evaluationtask::EvaluationContext {
+        shared: ctx.clone(),
+        options: config.evaluation,
+        metrics: evaluation_metrics,
+    });
     ready.store(true, Ordering::Relaxed);
-    let controllers = async {
+    let evaluation_controllers = async {
+        let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
+            vec![None]
+        } else {
+            namespaces.iter().map(|ns| Some(ns.as_str())).collect()
+        };
+        futures::future::join_all(scopes.into_iter().map(|ns| {
+            evaluationtask::drive(
+                evaluationtask::controller(client.clone(), ns).shutdown_on_signal(),
+                evaluation_ctx.clone(),
+            )
+        }))
+        .await;
+    };
+    let service_controllers = async {
         if namespaces.is_empty() {
             tracing::info!("watching TracedServices in all namespaces");
             drive(controller(client.clone(), None).shutdown_on_signal(), ctx).await;
@@ -162,6 +193,9 @@ pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
             }))
             .await;
         }
+    };
+    let controllers = async {
+        futures::future::join(service_controllers, evaluation_controllers).await;
     };
     let result = match config.leader_election {
         None => {
@@ -224,36 +258,47 @@ pub fn controller(
     namespace: Option<&str>,
 ) -> Controller<DeserializeGuard<TracedService>> {
     let config = watcher::Config::default().any_semantic();
-    let services: Api<DeserializeGuard<TracedService>> = match namespace {
+    let services: Api<DeserializeGuard<TracedService>> = scoped_api(&client, namespace);
+    Controller::new(services, config.clone())
+        .owns(scoped_api::<Deployment>(&client, namespace), config.clone())
+        .owns(scoped_api::<Service>(&client, namespace), config.clone())
+        .owns(
+            scoped_api::<NetworkPolicy>(&client, namespace),
+            config.clone(),
+        )
+        .owns(
+            scoped_api::<PersistentVolumeClaim>(&client, namespace),
+            config,
+        )
+}
+
+/// An API of namespaced objects in `namespace`, or in all namespaces.
+pub fn scoped_api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
-    };
-    fn owned<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        <K as kube::Resource>::DynamicType: Default,
-    {
-        match namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
     }
-    Controller::new(services, config.clone())
-        .owns(owned::<Deployment>(&client, namespace), config.clone())
-        .owns(owned::<Service>(&client, namespace), config.clone())
-        .owns(owned::<NetworkPolicy>(&client, namespace), config.clone())
-        .owns(owned::<PersistentVolumeClaim>(&client, namespace), config)
 }
 
 /// Runs `controller` until its shutdown trigger fires.
 pub async fn drive(controller: Controller<DeserializeGuard<TracedService>>, ctx: Arc<Context>) {
     controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => tracing::debug!(%object, "reconciled"),
-                Err(error) => tracing::debug!(%error, "reconcile failed"),
-            }
-        })
+        .for_each(log_reconcile)
         .await;
+}
+
+/// Logs the outcome of one reconcile; failures are logged (and retried)
+/// by the error policies, so this is debug output.
+pub async fn log_reconcile<T: std::fmt::Display, A, E: std::fmt::Display>(
+    result: Result<(T, A), E>,
+) {
+    match result {
+        Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+        Err(error) => tracing::debug!(%error, "reconcile failed"),
+    }
 }

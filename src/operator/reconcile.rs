@@ -8,11 +8,10 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 
 use super::Context;
 use super::apply::apply;
-use super::cleanup::cleanup;
+use super::cleanup::{cleanup, cleanup_event};
 use super::conditions::Observation;
 use super::dereference::dereference;
 use super::error::{Error, ErrorClass};
@@ -41,12 +40,7 @@ pub async fn reconcile(
         Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
     };
     ctx.metrics
-        .count(match result.as_ref().map_err(Error::class) {
-            Ok(_) => Outcome::Success,
-            Err(ErrorClass::InvalidSpec) => Outcome::InvalidSpec,
-            Err(ErrorClass::MissingDependency) => Outcome::MissingDependency,
-            Err(ErrorClass::Transient) => Outcome::Transient,
-        });
+        .count(Outcome::of(result.as_ref().err().map(Error::class)));
     if result.is_ok() {
         ctx.forget_failures(&key(&object));
     }
@@ -116,18 +110,7 @@ async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, 
         }
     };
     let deleted = cleanup(&ctx.client, &svc, &applied.wanted).await?;
-    if !deleted.is_empty() {
-        let note = format!(
-            "deleted children the spec no longer wants: {}",
-            deleted.join(", ")
-        );
-        let event = Event {
-            type_: EventType::Normal,
-            reason: "Cleanup".to_owned(),
-            note: Some(note),
-            action: "Delete".to_owned(),
-            secondary: None,
-        };
+    if let Some(event) = cleanup_event(&deleted) {
         publish(ctx, ts, event).await;
     }
     if !wants_volumes && finalizer::has_finalizer(ts) {
@@ -153,18 +136,33 @@ pub fn error_policy(
     ctx: Arc<Context>,
 ) -> Action {
     let name = key(&object);
-    match error.class() {
+    retry_action(&name, error.class(), error, DEPENDENCY_RECHECK, || {
+        ctx.record_failure(&name)
+    })
+}
+
+/// The action after a failed reconcile of object `name`, by the error's
+/// class: wait for the object to change, check a missing dependency again
+/// after `recheck`, or back off by the count of transient failures in a row
+/// (`failures` records this one and returns the count).
+pub fn retry_action(
+    name: &str,
+    class: ErrorClass,
+    error: &dyn std::fmt::Display,
+    recheck: Duration,
+    failures: impl FnOnce() -> u32,
+) -> Action {
+    match class {
         ErrorClass::InvalidSpec => {
-            tracing::warn!(object = %name, %error, "waiting for the TracedService to change");
+            tracing::warn!(object = %name, %error, "waiting for the object to change");
             Action::await_change()
         }
         ErrorClass::MissingDependency => {
             tracing::warn!(object = %name, %error, "missing dependency");
-            Action::requeue(DEPENDENCY_RECHECK)
+            Action::requeue(recheck)
         }
         ErrorClass::Transient => {
-            let failures = ctx.record_failure(&name);
-            let delay = backoff(failures);
+            let delay = backoff(failures());
             tracing::warn!(object = %name, %error, ?delay, "retrying");
             Action::requeue(delay)
         }

@@ -34,6 +34,8 @@ pub struct Faults {
     /// Prompts whose user message contains one of these get an answer
     /// without a readable label.
     pub unreadable: Vec<String>,
+    /// Every answer is this late (a slow judge).
+    pub delay: Option<std::time::Duration>,
 }
 
 /// One request the judge received.
@@ -172,6 +174,9 @@ fn completion(content: &str) -> Response {
 }
 
 async fn complete(State(judge): State<Arc<Judge>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(delay) = judge.faults.delay {
+        tokio::time::sleep(delay).await;
+    }
     let request: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         request["temperature"],

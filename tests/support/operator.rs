@@ -45,18 +45,22 @@ pub async fn install_crds(client: &Client) {
 /// Runs the controller for one namespace until dropped.
 pub struct Operator(JoinHandle<()>);
 
+/// The controllers' shared context as a test operator has it.
+pub fn context(client: &Client) -> Arc<Context> {
+    Arc::new(Context::new(
+        client.clone(),
+        BuildOptions::default(),
+        None,
+        Some("test".into()),
+        Arc::new(Metrics::default()),
+    ))
+}
+
 impl Operator {
     pub fn start(client: &Client, namespace: &str) -> Self {
-        let ctx = Arc::new(Context::new(
-            client.clone(),
-            BuildOptions::default(),
-            None,
-            Some("test".into()),
-            Arc::new(Metrics::default()),
-        ));
         Self(tokio::spawn(drive(
             controller(client.clone(), Some(namespace)),
-            ctx,
+            context(client),
         )))
     }
 }

@@ -74,6 +74,8 @@ README.md "Operator interface").
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+- name: TRACEVAL_EVALUATOR_IMAGE        # --evaluator-image: evaluation pods run the operator's image
+  value: {{ printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) | quote }}
 {{- with .Values.watchNamespaces }}
 - name: TRACEVAL_WATCH_NAMESPACES       # --namespace (assumed): comma-separated; unset = all
   value: {{ join "," . | quote }}

@@ -4,7 +4,7 @@
 //! (results, counts, watermark). Every field is optional so that each writer
 //! applies only its own.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -39,9 +39,11 @@ pub struct EvaluationTaskStatus {
     /// Judge requests and tokens over all runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge_usage: Option<JudgeUsage>,
-    /// Traces that started before this time are done; the next run starts here.
+    /// Traces that started before this time are done; the next run starts
+    /// here (microsecond precision: a watermark between two traces must not
+    /// be rounded to the second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watermark: Option<Time>,
+    pub watermark: Option<MicroTime>,
     /// When the last evaluation run finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_time: Option<Time>,

@@ -9,6 +9,7 @@
 //! [`super::window`]). Single traces: the IDs of `spec.traceIDs` not done
 //! yet (`status.traceListProgress`).
 
+mod plan;
 mod run;
 
 use std::io::Write;
@@ -159,8 +160,9 @@ async fn resolve(
         .map_err(|e| CliError::Input(e.to_string()))?;
     let mode = match (&spec.sampling, &spec.trace_ids) {
         (Some(sampling), _) => {
-            let sampler = Sampler::from_spec(sampling)
-                .ok_or_else(|| CliError::Input("sampling.policy needs timeWindow or probability".into()))?;
+            let sampler = Sampler::from_spec(sampling).ok_or_else(|| {
+                CliError::Input("sampling.policy needs timeWindow or probability".into())
+            })?;
             let delay = spec
                 .delay
                 .as_deref()
@@ -175,7 +177,11 @@ async fn resolve(
             RunMode::Online { sampler, settled }
         }
         (None, Some(ids)) => RunMode::List(trace_list(ids)),
-        (None, None) => return Err(CliError::Input("the task has neither sampling nor traceIDs".into())),
+        (None, None) => {
+            return Err(CliError::Input(
+                "the task has neither sampling nor traceIDs".into(),
+            ));
+        }
     };
     Ok(Setup {
         namespace: namespace.to_owned(),

@@ -19,23 +19,20 @@ use std::mem::take;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use super::{RunMode, Setup};
+use super::Setup;
+use super::plan::{Item, Progress, not_found, plan};
 use crate::api::evaluationtask::{EvaluationTaskStatus, TraceListProgress};
-use crate::evaluate::cli::{CliError, source_error};
-use crate::evaluate::engine::{JudgeContact, Outcome, TraceResult};
+use crate::evaluate::cli::{CliError, output_error};
+use crate::evaluate::engine::{JudgeContact, Outcome};
 use crate::evaluate::ledger::Ledger;
 use crate::evaluate::metrics::Totals;
-use crate::evaluate::normalise::Trace;
-use crate::evaluate::otlp::is_evaluation_span;
 use crate::evaluate::performance::{Traffic, summarize};
 use crate::evaluate::report::{Summary, write_line};
-use crate::evaluate::source::{TraceQuery, TraceSource};
 use crate::evaluate::status::{StatusWriter, evaluator_fields};
-use crate::evaluate::window::{Window, trace_start};
-use crate::resources::hash::short_hash;
+use crate::evaluate::window::micros;
 
 /// Outcomes recorded between two status writes at most.
 pub const CHECKPOINT_RESULTS: usize = 25;
@@ -43,23 +40,6 @@ pub const CHECKPOINT_RESULTS: usize = 25;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest `lastRunResult`.
 const MAX_RESULT_CHARS: usize = 1000;
-
-/// One trace of the run, in order.
-struct Item {
-    trace_id: String,
-    trace: Option<Trace>,
-    start: Timestamp,
-    /// Picked by the sampling policy (always, for a trace list).
-    sampled: bool,
-    /// Recorded by an earlier run (it shares its start with the watermark).
-    seen: bool,
-}
-
-/// What the run's progress is measured in.
-enum Progress {
-    Window(Window),
-    List { hash: String, before: u64 },
-}
 
 /// Best effort: notes a failed run in `lastRunTime` / `lastRunResult`.
 pub async fn record_failure(writer: &StatusWriter, previous: &EvaluationTaskStatus, why: &str) {
@@ -128,7 +108,11 @@ pub async fn run(
                     let (outcome, contact) = engine.evaluate_with_contact(trace).await;
                     (i, outcome, contact)
                 }
-                None => (i, Outcome::Done(not_found(&item.trace_id)), JudgeContact::default()),
+                None => (
+                    i,
+                    Outcome::Done(not_found(&item.trace_id)),
+                    JudgeContact::default(),
+                ),
             }
         })
         .buffered(engine.judge().max_concurrency().max(1));
@@ -137,107 +121,6 @@ pub async fn run(
     }
     drop(outcomes);
     state.finish().await
-}
-
-fn not_found(trace_id: &str) -> TraceResult {
-    TraceResult {
-        trace_id: trace_id.to_owned(),
-        query: None,
-        answer: None,
-        contexts: Vec::new(),
-        scores: Default::default(),
-        error: Some("trace not found in the trace source".into()),
-    }
-}
-
-fn output_error(e: std::io::Error) -> CliError {
-    CliError::Run(format!("cannot write results: {e}"))
-}
-
-/// The traces of the run in order, or `None` when there is nothing to read.
-async fn plan(
-    setup: &Setup,
-    previous: &EvaluationTaskStatus,
-    ledger: &Ledger,
-) -> Result<Option<(Vec<Item>, Progress)>, CliError> {
-    let without_own_spans = |mut trace: Trace| {
-        trace.spans.retain(|s| !is_evaluation_span(s));
-        (!trace.spans.is_empty()).then_some(trace)
-    };
-    match &setup.mode {
-        RunMode::Online { sampler, settled } => {
-            let watermark = previous.watermark.as_ref().map(|t| t.0);
-            let Some(window) = Window::plan(sampler, watermark, *settled) else {
-                return Ok(None);
-            };
-            let query = TraceQuery {
-                service_name: setup.service_name.clone(),
-                start_min: window.read_from,
-                start_max: window.until,
-            };
-            let traces: Vec<Trace> = setup
-                .source
-                .find_traces(&query)
-                .await
-                .map_err(source_error)?
-                .into_iter()
-                .filter_map(without_own_spans)
-                .collect();
-            let picked: std::collections::HashSet<String> = sampler
-                .select(traces.clone())
-                .selected
-                .into_iter()
-                .map(|t| t.trace_id)
-                .collect();
-            let mut items: Vec<Item> = traces
-                .into_iter()
-                .filter(|t| window.contains(trace_start(t)))
-                .map(|trace| {
-                    let sampled = picked.contains(&trace.trace_id);
-                    Item {
-                        trace_id: trace.trace_id.clone(),
-                        start: trace_start(&trace),
-                        seen: sampled && ledger.recently_recorded(&trace.trace_id),
-                        sampled,
-                        trace: Some(trace),
-                    }
-                })
-                .collect();
-            items.sort_by(|a, b| (a.start, &a.trace_id).cmp(&(b.start, &b.trace_id)));
-            Ok(Some((items, Progress::Window(window))))
-        }
-        RunMode::List(ids) => {
-            let hash = short_hash(ids.join(",").as_bytes(), 8);
-            let before = previous
-                .trace_list_progress
-                .as_ref()
-                .filter(|p| p.list_hash == hash)
-                .map_or(0, |p| p.done);
-            let remaining = ids.get(usize::try_from(before).unwrap_or(usize::MAX)..).unwrap_or_default();
-            if remaining.is_empty() {
-                return Ok(None);
-            }
-            let mut found = setup.source.get_traces(remaining).await.map_err(source_error)?;
-            let items = remaining
-                .iter()
-                .map(|id| {
-                    let trace = found
-                        .iter()
-                        .position(|t| &t.trace_id == id)
-                        .map(|i| found.swap_remove(i))
-                        .and_then(without_own_spans);
-                    Item {
-                        trace_id: id.clone(),
-                        start: trace.as_ref().map_or(Timestamp::UNIX_EPOCH, trace_start),
-                        trace,
-                        sampled: true,
-                        seen: false,
-                    }
-                })
-                .collect();
-            Ok(Some((items, Progress::List { hash, before })))
-        }
-    }
 }
 
 struct State<'a> {
@@ -327,13 +210,16 @@ impl State<'_> {
                 }
                 write_line(&mut *self.out, &result).map_err(output_error)?;
                 if let Some(exporter) = &self.setup.exporter {
-                    self.spans.push(exporter.span(item.trace.as_ref(), &result, now));
+                    self.spans
+                        .push(exporter.span(item.trace.as_ref(), &result, now));
                 }
             }
         }
         self.done = i + 1;
         self.pending += 1;
-        if self.pending >= CHECKPOINT_RESULTS || self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+        if self.pending >= CHECKPOINT_RESULTS
+            || self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
+        {
             self.checkpoint(None).await?;
         }
         Ok(())
@@ -353,7 +239,7 @@ impl State<'_> {
                     Some(next) => next.start,
                     None => window.done_watermark(),
                 };
-                status.watermark = Some(Time(watermark));
+                status.watermark = Some(MicroTime(micros(watermark)));
             }
             Progress::List { hash, before } => {
                 status.trace_list_progress = Some(TraceListProgress {
@@ -367,7 +253,10 @@ impl State<'_> {
 
     /// Writes the status (with `last` as the run's end, if given), then
     /// exports the evaluation spans of what it recorded.
-    async fn checkpoint(&mut self, last: Option<(String, EvaluationTaskStatus)>) -> Result<(), CliError> {
+    async fn checkpoint(
+        &mut self,
+        last: Option<(String, EvaluationTaskStatus)>,
+    ) -> Result<(), CliError> {
         let mut status = self.status();
         if let Some((result, run)) = last {
             status.last_run_time = Some(Time(Timestamp::now()));
@@ -411,7 +300,12 @@ impl State<'_> {
                     Some(Time(window.from)),
                     Some(Time(window.until)),
                 ));
-                format!("{counts} of {} traces started from {} to {}", self.items.len(), window.from, window.until)
+                format!(
+                    "{counts} of {} traces started from {} to {}",
+                    self.items.len(),
+                    window.from,
+                    window.until
+                )
             }
             Progress::List { before, .. } => format!(
                 "{counts}; {} of {} listed traces done",
@@ -421,7 +315,9 @@ impl State<'_> {
         };
         let message = if stopped {
             let left = self.items.len() - self.done;
-            format!("stopped: the judge could not be reached; {left} traces left for the next run ({message})")
+            format!(
+                "stopped: the judge could not be reached; {left} traces left for the next run ({message})"
+            )
         } else {
             message
         };

@@ -31,7 +31,10 @@ pub fn job(task: &ValidatedTask, options: &EvaluationOptions) -> Job {
     spec.suspend = Some(task.suspend);
     // Serialising a plain struct cannot fail.
     let template = serde_json::to_vec(&spec.template).unwrap_or_default();
-    let run_hash = short_hash(format!("{}{}", task.spec_hash, String::from_utf8_lossy(&template)).as_bytes(), 4);
+    let run_hash = short_hash(
+        format!("{}{}", task.spec_hash, String::from_utf8_lossy(&template)).as_bytes(),
+        4,
+    );
     Job {
         metadata: object_meta(task, names::job_name(&task.name, &run_hash)),
         spec: Some(spec),

@@ -48,7 +48,14 @@ fn job_of(children: &EvaluationChildren) -> &Job {
 
 fn cron_pod(cronjob: &CronJob) -> &PodSpec {
     let spec = cronjob.spec.as_ref().unwrap();
-    spec.job_template.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
+    spec.job_template
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
 }
 
 fn container(pod: &PodSpec) -> &Container {
@@ -60,10 +67,16 @@ fn online_task_gets_a_forbid_cronjob_running_the_in_cluster_evaluator() {
     let task = validated("evaluationtask-online.yaml");
     let children = build(&task, false, &options());
     let cronjob = cronjob_of(&children);
-    assert_eq!(cronjob.metadata.name.as_deref(), Some("sample-app-online-eval"));
+    assert_eq!(
+        cronjob.metadata.name.as_deref(),
+        Some("sample-app-online-eval")
+    );
     assert_eq!(cronjob.metadata.namespace.as_deref(), Some("team-a"));
     let owner = &cronjob.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("EvaluationTask", "uid-1"));
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("EvaluationTask", "uid-1")
+    );
     assert_eq!(owner.controller, Some(true));
     let spec = cronjob.spec.as_ref().unwrap();
     assert_eq!(spec.schedule, "*/10 * * * *");
@@ -73,26 +86,55 @@ fn online_task_gets_a_forbid_cronjob_running_the_in_cluster_evaluator() {
     assert_eq!(spec.successful_jobs_history_limit, Some(3));
     assert_eq!(spec.failed_jobs_history_limit, Some(3));
     let pod = cron_pod(cronjob);
-    assert_eq!(pod.service_account_name.as_deref(), Some("sample-app-online-evaluator"));
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        Some("sample-app-online-evaluator")
+    );
     assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
     let c = container(pod);
     assert_eq!(c.image.as_deref(), Some("registry.example/traceval:1"));
     // The spec names its trace store, so the operator's default is not passed.
     assert_eq!(
         c.command.as_deref().unwrap(),
-        ["traceval", "evaluate", "--namespace", "team-a", "--name", "sample-app-online"]
+        [
+            "traceval",
+            "evaluate",
+            "--namespace",
+            "team-a",
+            "--name",
+            "sample-app-online"
+        ]
     );
-    let token = c.env.as_ref().unwrap().iter().find(|e| e.name == "TRACEVAL_JUDGE_TOKEN").unwrap();
+    let token = c
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == "TRACEVAL_JUDGE_TOKEN")
+        .unwrap();
     assert_eq!(token.value, None, "the token is never a literal value");
-    let secret = token.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
-    assert_eq!((secret.name.as_str(), secret.key.as_str()), ("judge-token", "token"));
+    let secret = token
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (secret.name.as_str(), secret.key.as_str()),
+        ("judge-token", "token")
+    );
 }
 
 #[test]
 fn stopped_or_completed_tasks_suspend_the_cronjob() {
     let mut task = validated("evaluationtask-online.yaml");
     let suspended = |t: &ValidatedTask, completed| {
-        cronjob_of(&build(t, completed, &options())).spec.as_ref().unwrap().suspend
+        cronjob_of(&build(t, completed, &options()))
+            .spec
+            .as_ref()
+            .unwrap()
+            .suspend
     };
     assert_eq!(suspended(&task, true), Some(true));
     task.suspend = true;
@@ -109,10 +151,18 @@ fn default_trace_store_and_otlp_endpoint_are_passed_on_the_command_line() {
     opts.otlp_endpoint = Some("http://collector:4318".into());
     let children = build(&task, false, &opts);
     let cronjob = cronjob_of(&children);
-    assert_eq!(cronjob.spec.as_ref().unwrap().schedule, validate::DEFAULT_SCHEDULE);
+    assert_eq!(
+        cronjob.spec.as_ref().unwrap().schedule,
+        validate::DEFAULT_SCHEDULE
+    );
     assert_eq!(
         container(cron_pod(cronjob)).command.as_deref().unwrap()[6..],
-        ["--jaeger-url", "http://jaeger:16686", "--otlp-endpoint", "http://collector:4318"]
+        [
+            "--jaeger-url",
+            "http://jaeger:16686",
+            "--otlp-endpoint",
+            "http://collector:4318"
+        ]
     );
 }
 
@@ -129,17 +179,30 @@ fn single_task_gets_one_job_renamed_when_the_spec_changes() {
     let pod = spec.template.spec.as_ref().unwrap();
     assert_eq!(
         container(pod).command.as_deref().unwrap()[..6],
-        ["traceval", "evaluate", "--namespace", "team-a", "--name", "sample-app-single"]
+        [
+            "traceval",
+            "evaluate",
+            "--namespace",
+            "team-a",
+            "--name",
+            "sample-app-single"
+        ]
     );
     // Suspending keeps the Job (its name does not change) ...
     let mut stopped = task.clone();
     stopped.suspend = true;
-    assert_eq!(job_of(&build(&stopped, false, &options())).metadata.name, Some(name.clone()));
+    assert_eq!(
+        job_of(&build(&stopped, false, &options())).metadata.name,
+        Some(name.clone())
+    );
     // ... editing the trace list makes a new one.
     let mut raw = example("evaluationtask-single.yaml");
     raw.spec.trace_ids = Some(vec!["0af7651916cd43dd8448eb211c80319c".into()]);
     let edited = validate(&raw).unwrap();
-    assert_ne!(job_of(&build(&edited, false, &options())).metadata.name, Some(name));
+    assert_ne!(
+        job_of(&build(&edited, false, &options())).metadata.name,
+        Some(name)
+    );
 }
 
 #[test]
@@ -160,18 +223,40 @@ fn role_reads_only_its_task_and_target_and_patches_only_its_status() {
     assert_eq!(
         summary,
         vec![
-            ("evaluationtasks".into(), "get".into(), vec!["sample-app-online".into()]),
-            ("evaluationtasks/status".into(), "patch".into(), vec!["sample-app-online".into()]),
-            ("tracedservices".into(), "get".into(), vec!["sample-app".into()]),
+            (
+                "evaluationtasks".into(),
+                "get".into(),
+                vec!["sample-app-online".into()]
+            ),
+            (
+                "evaluationtasks/status".into(),
+                "patch".into(),
+                vec!["sample-app-online".into()]
+            ),
+            (
+                "tracedservices".into(),
+                "get".into(),
+                vec!["sample-app".into()]
+            ),
         ]
     );
     let binding = &children.role_binding;
     assert_eq!(binding.role_ref.name, "sample-app-online-evaluator");
     let subject = &binding.subjects.as_ref().unwrap()[0];
-    assert_eq!(subject.name, children.service_account.metadata.name.clone().unwrap());
+    assert_eq!(
+        subject.name,
+        children.service_account.metadata.name.clone().unwrap()
+    );
     assert_eq!(subject.namespace.as_deref(), Some("team-a"));
-    for meta in [&children.service_account.metadata, &children.role.metadata, &binding.metadata] {
-        assert_eq!(meta.labels.as_ref().unwrap()[EVALUATIONTASK_LABEL], "sample-app-online");
+    for meta in [
+        &children.service_account.metadata,
+        &children.role.metadata,
+        &binding.metadata,
+    ] {
+        assert_eq!(
+            meta.labels.as_ref().unwrap()[EVALUATIONTASK_LABEL],
+            "sample-app-online"
+        );
         assert!(meta.owner_references.is_some());
     }
 }

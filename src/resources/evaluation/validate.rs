@@ -160,7 +160,12 @@ mod tests {
 
     #[test]
     fn cron_check() {
-        for good in ["*/10 * * * *", "0 3 * * 1-5", "@hourly", "5,35 */2 * JAN-JUN MON"] {
+        for good in [
+            "*/10 * * * *",
+            "0 3 * * 1-5",
+            "@hourly",
+            "5,35 */2 * JAN-JUN MON",
+        ] {
             assert!(is_cron(good), "{good}");
         }
         for bad in ["", "* * * *", "@often", "TZ=UTC * * * * *", "* * * * * *"] {

@@ -1,0 +1,27 @@
+//! Deletes workloads the spec no longer wants: the CronJob after a switch to
+//! single traces, the Job after a switch to online batch, and the Job of a
+//! previous version of a single-traces spec. The CronJob's own Jobs are
+//! controlled by the CronJob, so they are left to its history limits.
+
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use kube::Client;
+
+use super::apply::{Applied, wanted};
+use crate::operator::Error as ApiError;
+use crate::operator::cleanup::delete_unwanted;
+use crate::resources::evaluation::{ValidatedTask, children_selector};
+
+/// Deletes unwanted workloads; returns `Kind/name` of each one deleted.
+pub async fn cleanup(
+    client: &Client,
+    task: &ValidatedTask,
+    applied: &Applied,
+) -> Result<Vec<String>, ApiError> {
+    let (cronjobs, jobs) = wanted(applied);
+    let selector = children_selector(&task.name);
+    let uid = &task.owner.uid;
+    let mut deleted =
+        delete_unwanted::<CronJob>(client, &task.namespace, &selector, uid, &cronjobs).await?;
+    deleted.extend(delete_unwanted::<Job>(client, &task.namespace, &selector, uid, &jobs).await?);
+    Ok(deleted)
+}

@@ -1,0 +1,57 @@
+//! Reads what the task depends on outside itself: the target TracedService
+//! and the judge token Secret (only whether its key exists; the value is
+//! never logged or copied anywhere).
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client};
+
+use super::error::Error;
+use crate::api::TracedService;
+use crate::operator::Error as ApiError;
+use crate::resources::evaluation::ValidatedTask;
+
+/// Checks that the target and the judge secret exist.
+pub async fn dereference(client: &Client, task: &ValidatedTask) -> Result<(), Error> {
+    let read_error = |kind: &'static str, name: &str| {
+        let name = name.to_owned();
+        move |source| Error::Api(ApiError::Dereference { kind, name, source })
+    };
+    if let Some(target) = &task.traced_service {
+        let services: Api<TracedService> = Api::namespaced(client.clone(), &task.namespace);
+        if services
+            .get_metadata_opt(target)
+            .await
+            .map_err(read_error("TracedService", target))?
+            .is_none()
+        {
+            return Err(Error::TargetNotFound(format!(
+                "target TracedService {target} not found in namespace {}",
+                task.namespace
+            )));
+        }
+    }
+    if let Some(token) = &task.judge_token {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &task.namespace);
+        let secret = secrets
+            .get_opt(&token.name)
+            .await
+            .map_err(read_error("Secret", &token.name))?;
+        let has_key = secret.as_ref().is_some_and(|s| {
+            s.data.as_ref().is_some_and(|d| d.contains_key(&token.key))
+                || s.string_data
+                    .as_ref()
+                    .is_some_and(|d| d.contains_key(&token.key))
+        });
+        if !has_key {
+            let what = if secret.is_some() {
+                format!("Secret {} has no key {}", token.name, token.key)
+            } else {
+                format!("Secret {} not found", token.name)
+            };
+            return Err(Error::JudgeSecretMissing(format!(
+                "judge token missing: {what} (spec.judge.tokenSecretRef)"
+            )));
+        }
+    }
+    Ok(())
+}
