@@ -98,12 +98,31 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A fresh directory for one test's process logs (printed, kept on failure).
-pub fn log_dir(test: &str) -> PathBuf {
+/// A fresh directory for one test's process logs: its path is printed,
+/// and it is removed when the test passes and kept when it fails.
+pub struct LogDir(PathBuf);
+
+impl std::ops::Deref for LogDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for LogDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A [`LogDir`] named after `test`.
+pub fn log_dir(test: &str) -> LogDir {
     let dir = std::env::temp_dir().join(format!("traceval-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("log dir");
     eprintln!("process logs in {}", dir.display());
-    dir
+    LogDir(dir)
 }
 
 /// An RFC 3339 timestamp `offset` from now (a `date -d` expression).
