@@ -274,7 +274,8 @@ const COUNTED: [&str; 12] = [
 ];
 
 /// Write requests (any verb but GET, LIST, WATCH) the API server counted for
-/// children and for the status subresources of the CRDs, by resource.
+/// children (main resource) and for the status subresources of the CRDs,
+/// by resource.
 pub async fn write_counts(client: &Client) -> Result<HashMap<String, f64>, String> {
     let request = http::Request::get("/metrics").body(Vec::new()).map_err(|e| e.to_string())?;
     let text = client.request_text(request).await.map_err(|e| format!("apiserver /metrics: {e}"))?;
@@ -293,7 +294,9 @@ pub async fn write_counts(client: &Client) -> Result<HashMap<String, f64>, Strin
         }
         let resource = label("resource");
         let subresource = label("subresource");
-        let counted = COUNTED.contains(&resource)
+        // Children's subresources (deployments/status, serviceaccounts/token)
+        // are written by the controller-manager and kwok, not the operator.
+        let counted = (COUNTED.contains(&resource) && subresource.is_empty())
             || (matches!(resource, "tracedservices" | "evaluationtasks") && subresource == "status");
         if !counted {
             continue;

@@ -42,7 +42,8 @@ pub fn trace_id(seed: u64, i: u64) -> String {
 /// Trace `i`: started at `start_ns`, of `service`.
 pub fn trace(seed: u64, i: u64, start_ns: u64, service: &str) -> Value {
     let tid = trace_id(seed, i);
-    let span = |n: u64| format!("{:012x}{n:04x}", i & 0xffff_ffff_ffff);
+    // Never all zeros: an all-zero span ID is invalid, and Jaeger drops it.
+    let span = |n: u64| format!("{:012x}{:04x}", (i & 0xffff_ffff_ffff) + 1, n + 1);
     let topic = TOPICS[(i % TOPICS.len() as u64) as usize];
     let query = format!("Question {i}: what is {topic}? Please answer in one sentence.");
     let answer = format!(
