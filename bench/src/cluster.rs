@@ -26,9 +26,13 @@ pub async fn install_crds(client: &Client) -> Result<(), String> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in traceval::api::crds() {
         let name = crd.name_any();
-        api.patch(&name, &PatchParams::apply(BENCH_MANAGER).force(), &Patch::Apply(&crd))
-            .await
-            .map_err(|e| format!("CRD {name}: {e}"))?;
+        api.patch(
+            &name,
+            &PatchParams::apply(BENCH_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .map_err(|e| format!("CRD {name}: {e}"))?;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -120,23 +124,33 @@ impl Tracker {
     pub fn start(client: &Client, ns: &str) -> Self {
         let tracker = Self::default();
         let config = watcher::Config::default();
-        let ts = watcher(Api::<TracedService>::namespaced(client.clone(), ns), config.clone())
-            .applied_objects()
-            .map(|r| {
-                r.ok().map(|t: TracedService| {
-                    let current = t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation;
-                    Change::Ts(t.name_any(), current && t.metadata.generation.is_some())
-                })
+        let ts = watcher(
+            Api::<TracedService>::namespaced(client.clone(), ns),
+            config.clone(),
+        )
+        .applied_objects()
+        .map(|r| {
+            r.ok().map(|t: TracedService| {
+                let current =
+                    t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation;
+                Change::Ts(t.name_any(), current && t.metadata.generation.is_some())
             })
-            .boxed();
-        let dep = watcher(Api::<Deployment>::namespaced(client.clone(), ns), config.clone())
-            .applied_objects()
-            .map(|r| r.ok().and_then(|d| owner(&d)).map(Change::Deployment))
-            .boxed();
-        let svc = watcher(Api::<Service>::namespaced(client.clone(), ns), config.clone())
-            .applied_objects()
-            .map(|r| r.ok().and_then(|d| owner(&d)).map(Change::Service))
-            .boxed();
+        })
+        .boxed();
+        let dep = watcher(
+            Api::<Deployment>::namespaced(client.clone(), ns),
+            config.clone(),
+        )
+        .applied_objects()
+        .map(|r| r.ok().and_then(|d| owner(&d)).map(Change::Deployment))
+        .boxed();
+        let svc = watcher(
+            Api::<Service>::namespaced(client.clone(), ns),
+            config.clone(),
+        )
+        .applied_objects()
+        .map(|r| r.ok().and_then(|d| owner(&d)).map(Change::Service))
+        .boxed();
         let np = watcher(Api::<NetworkPolicy>::namespaced(client.clone(), ns), config)
             .applied_objects()
             .map(|r| r.ok().and_then(|d| owner(&d)).map(Change::Policy))
@@ -151,11 +165,26 @@ impl Tracker {
                     next = all.next() => match next { Some(Some(c)) => c, Some(None) => continue, None => return },
                 };
                 let name = match change {
-                    Change::Ts(name, true) => { seen.status.insert(name.clone()); name }
-                    Change::Ts(name, false) => { seen.status.remove(&name); name }
-                    Change::Deployment(name) => { seen.deployments.insert(name.clone()); name }
-                    Change::Service(name) => { seen.services.insert(name.clone()); name }
-                    Change::Policy(name) => { seen.policies.insert(name.clone()); name }
+                    Change::Ts(name, true) => {
+                        seen.status.insert(name.clone());
+                        name
+                    }
+                    Change::Ts(name, false) => {
+                        seen.status.remove(&name);
+                        name
+                    }
+                    Change::Deployment(name) => {
+                        seen.deployments.insert(name.clone());
+                        name
+                    }
+                    Change::Service(name) => {
+                        seen.services.insert(name.clone());
+                        name
+                    }
+                    Change::Policy(name) => {
+                        seen.policies.insert(name.clone());
+                        name
+                    }
                 };
                 if seen.status.contains(&name)
                     && seen.deployments.contains(&name)
@@ -172,7 +201,10 @@ impl Tracker {
 
     /// When `name` converged, if it has.
     pub fn at(&self, name: &str) -> Option<Instant> {
-        self.converged.lock().ok().and_then(|c| c.get(name).copied())
+        self.converged
+            .lock()
+            .ok()
+            .and_then(|c| c.get(name).copied())
     }
 
     /// Waits until `names` have all converged; the last convergence time.
@@ -188,7 +220,10 @@ impl Tracker {
                 return last.ok_or_else(|| "nothing to wait for".into());
             }
             if Instant::now() > deadline {
-                return Err(format!("{done} of {} converged after {timeout:?}", names.len()));
+                return Err(format!(
+                    "{done} of {} converged after {timeout:?}",
+                    names.len()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -223,14 +258,23 @@ impl OperatorProcess {
         words.push(traceval.display().to_string());
         let child = Command::new(&words[0])
             .args(&words[1..])
-            .args(["operator", "--http-addr", &format!("127.0.0.1:{port}"), "--namespace", ns])
+            .args([
+                "operator",
+                "--http-addr",
+                &format!("127.0.0.1:{port}"),
+                "--namespace",
+                ns,
+            ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err)
             .spawn()
             .map_err(|e| format!("{}: {e}", traceval.display()))?;
-        Ok(Self { child, metrics_url: format!("http://127.0.0.1:{port}/metrics") })
+        Ok(Self {
+            child,
+            metrics_url: format!("http://127.0.0.1:{port}/metrics"),
+        })
     }
 
     /// Its process ID.
@@ -240,7 +284,9 @@ impl OperatorProcess {
 
     /// Total TracedService reconciles so far, from its /metrics.
     pub async fn reconciles(&self) -> f64 {
-        let Ok(r) = reqwest::get(&self.metrics_url).await else { return f64::NAN };
+        let Ok(r) = reqwest::get(&self.metrics_url).await else {
+            return f64::NAN;
+        };
         let text = r.text().await.unwrap_or_default();
         text.lines()
             .filter(|l| l.starts_with("traceval_tracedservice_reconciles_total"))
@@ -253,7 +299,9 @@ impl Drop for OperatorProcess {
     fn drop(&mut self) {
         // SIGTERM first: the operator shuts down cleanly (and a profiler
         // wrapping it writes its output); SIGKILL after 20 s.
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         for _ in 0..200 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
@@ -269,18 +317,36 @@ impl Drop for OperatorProcess {
 /// the harness itself writes only TracedServices and EvaluationTasks
 /// (main resource) and namespaces.
 const COUNTED: [&str; 12] = [
-    "deployments", "services", "networkpolicies", "persistentvolumeclaims", "persistentvolumes",
-    "cronjobs", "jobs", "serviceaccounts", "roles", "rolebindings", "configmaps", "secrets",
+    "deployments",
+    "services",
+    "networkpolicies",
+    "persistentvolumeclaims",
+    "persistentvolumes",
+    "cronjobs",
+    "jobs",
+    "serviceaccounts",
+    "roles",
+    "rolebindings",
+    "configmaps",
+    "secrets",
 ];
 
 /// Write requests (any verb but GET, LIST, WATCH) the API server counted for
 /// children (main resource) and for the status subresources of the CRDs,
 /// by resource.
 pub async fn write_counts(client: &Client) -> Result<HashMap<String, f64>, String> {
-    let request = http::Request::get("/metrics").body(Vec::new()).map_err(|e| e.to_string())?;
-    let text = client.request_text(request).await.map_err(|e| format!("apiserver /metrics: {e}"))?;
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = client
+        .request_text(request)
+        .await
+        .map_err(|e| format!("apiserver /metrics: {e}"))?;
     let mut counts = HashMap::new();
-    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
         let label = |name: &str| -> &str {
             let key = format!("{name}=\"");
             line.find(&key)
@@ -297,12 +363,21 @@ pub async fn write_counts(client: &Client) -> Result<HashMap<String, f64>, Strin
         // Children's subresources (deployments/status, serviceaccounts/token)
         // are written by the controller-manager and kwok, not the operator.
         let counted = (COUNTED.contains(&resource) && subresource.is_empty())
-            || (matches!(resource, "tracedservices" | "evaluationtasks") && subresource == "status");
+            || (matches!(resource, "tracedservices" | "evaluationtasks")
+                && subresource == "status");
         if !counted {
             continue;
         }
-        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        let key = if subresource.is_empty() { resource.to_owned() } else { format!("{resource}/{subresource}") };
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let key = if subresource.is_empty() {
+            resource.to_owned()
+        } else {
+            format!("{resource}/{subresource}")
+        };
         *counts.entry(key).or_insert(0.0) += value;
     }
     Ok(counts)
@@ -311,10 +386,18 @@ pub async fn write_counts(client: &Client) -> Result<HashMap<String, f64>, Strin
 /// Every request the API server counted, by `VERB resource[/subresource]`
 /// (all clients; the harness keeps other clients quiet during a run).
 pub async fn request_counts(client: &Client) -> Result<HashMap<String, f64>, String> {
-    let request = http::Request::get("/metrics").body(Vec::new()).map_err(|e| e.to_string())?;
-    let text = client.request_text(request).await.map_err(|e| format!("apiserver /metrics: {e}"))?;
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = client
+        .request_text(request)
+        .await
+        .map_err(|e| format!("apiserver /metrics: {e}"))?;
     let mut counts = HashMap::new();
-    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
         let label = |name: &str| -> String {
             let key = format!("{name}=\"");
             line.find(&key)
@@ -327,12 +410,22 @@ pub async fn request_counts(client: &Client) -> Result<HashMap<String, f64>, Str
         if verb == "WATCH" || resource.is_empty() {
             continue;
         }
-        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
         let code = label("code");
         if code.starts_with('5') || code == "429" {
-            *counts.entry(format!("answered {code}: {verb} {resource}")).or_insert(0.0) += value;
+            *counts
+                .entry(format!("answered {code}: {verb} {resource}"))
+                .or_insert(0.0) += value;
         }
-        let key = if sub.is_empty() { format!("{verb} {resource}") } else { format!("{verb} {resource}/{sub}") };
+        let key = if sub.is_empty() {
+            format!("{verb} {resource}")
+        } else {
+            format!("{verb} {resource}/{sub}")
+        };
         *counts.entry(key).or_insert(0.0) += value;
     }
     Ok(counts)
@@ -342,13 +435,34 @@ pub async fn request_counts(client: &Client) -> Result<HashMap<String, f64>, Str
 pub fn per_object(before: &HashMap<String, f64>, after: &HashMap<String, f64>, n: usize) -> String {
     let mut parts: Vec<(String, f64)> = after
         .iter()
-        .map(|(k, v)| (k.clone(), (v - before.get(k).copied().unwrap_or(0.0)) / n.max(1) as f64))
-        .filter(|(_, d)| *d >= 0.05)
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                (v - before.get(k).copied().unwrap_or(0.0)) / n.max(1) as f64,
+            )
+        })
+        .filter(|(k, d)| *d >= 0.05 || (k.starts_with("answered") && *d > 0.0))
         .collect();
     parts.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let total: f64 = parts.iter().map(|p| p.1).sum();
-    let top = parts.iter().take(10).map(|(k, d)| format!("{k} {d:.2}")).collect::<Vec<_>>().join(", ");
-    format!("{total:.1} requests/object ({top})")
+    let (errors, requests): (Vec<_>, Vec<_>) =
+        parts.iter().partition(|(k, _)| k.starts_with("answered"));
+    let total: f64 = requests.iter().map(|p| p.1).sum();
+    let top = requests
+        .iter()
+        .take(10)
+        .map(|(k, d)| format!("{k} {d:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let errors = if errors.is_empty() {
+        "no 5xx/429 answers".to_owned()
+    } else {
+        errors
+            .iter()
+            .map(|(k, d)| format!("{k} {d:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("{total:.1} requests/object ({top}; {errors})")
 }
 
 /// `after - before`, non-zero entries, as `kind: n` text and a total.
@@ -360,6 +474,10 @@ pub fn diff(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> (f64
         .collect();
     parts.sort_by(|a, b| a.0.cmp(&b.0));
     let total = parts.iter().map(|p| p.1).sum();
-    let text = parts.iter().map(|(k, d)| format!("{k} {d:.0}")).collect::<Vec<_>>().join(", ");
+    let text = parts
+        .iter()
+        .map(|(k, d)| format!("{k} {d:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     (total, if text.is_empty() { "none".into() } else { text })
 }

@@ -20,7 +20,13 @@ fn stats(ctx: &Ctx, judge: &JudgeProcess) -> Result<(u64, u64, u64), String> {
 }
 
 /// One `traceval evaluate` over `traces` generated traces; (usage, summary).
-fn evaluate(ctx: &Ctx, tag: &str, traces: u64, knobs: JudgeKnobs, judge: &JudgeProcess) -> Result<(measure::Usage, Value), String> {
+fn evaluate(
+    ctx: &Ctx,
+    tag: &str,
+    traces: u64,
+    knobs: JudgeKnobs,
+    judge: &JudgeProcess,
+) -> Result<(measure::Usage, Value), String> {
     let file = ctx.rag_file(traces)?;
     let task = ctx.work.join(format!("{tag}.task.yaml"));
     std::fs::write(&task, inputs::file_task(knobs)).map_err(|e| e.to_string())?;
@@ -33,8 +39,16 @@ fn evaluate(ctx: &Ctx, tag: &str, traces: u64, knobs: JudgeKnobs, judge: &JudgeP
         "--judge-url".into(),
         judge.base_url.clone(),
     ];
-    let usage = measure::run(&ctx.traceval, &args, &ctx.work, tag, true, &[("RUST_LOG", "warn")])?;
-    let out = std::fs::read_to_string(ctx.work.join(format!("{tag}.out"))).map_err(|e| e.to_string())?;
+    let usage = measure::run(
+        &ctx.traceval,
+        &args,
+        &ctx.work,
+        tag,
+        true,
+        &[("RUST_LOG", "warn")],
+    )?;
+    let out =
+        std::fs::read_to_string(ctx.work.join(format!("{tag}.out"))).map_err(|e| e.to_string())?;
     let summary: Value = out
         .lines()
         .last()
@@ -42,7 +56,9 @@ fn evaluate(ctx: &Ctx, tag: &str, traces: u64, knobs: JudgeKnobs, judge: &JudgeP
         .ok_or("no summary line")?;
     let evaluated = summary["evaluated"].as_u64().unwrap_or(0);
     if evaluated + summary["failed"].as_u64().unwrap_or(0) != traces {
-        return Err(format!("{tag}: summary does not cover {traces} traces: {summary}"));
+        return Err(format!(
+            "{tag}: summary does not cover {traces} traces: {summary}"
+        ));
     }
     Ok((usage, summary))
 }
@@ -51,7 +67,12 @@ fn evaluate(ctx: &Ctx, tag: &str, traces: u64, knobs: JudgeKnobs, judge: &JudgeP
 pub fn row6(ctx: &Ctx) -> Vec<Row> {
     match row6_inner(ctx) {
         Ok(rows) => rows,
-        Err(e) => vec![Row::not_measured("6", "Engine overhead, 10,000 RAG traces", "≥ 20× Phoenix", &e)],
+        Err(e) => vec![Row::not_measured(
+            "6",
+            "Engine overhead, 10,000 RAG traces",
+            "≥ 20× Phoenix",
+            &e,
+        )],
     }
 }
 
@@ -61,7 +82,11 @@ fn row6_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
     let judge = start_judge(ctx, JudgeOptions::default())?;
     // The rate limit out of the way (offline manifests are not range-checked;
     // the CRD caps requestsPerSecond at 1000): engine overhead is measured.
-    let knobs = JudgeKnobs { concurrency: 256, rps: 100_000, retries: 4 };
+    let knobs = JudgeKnobs {
+        concurrency: 256,
+        rps: 100_000,
+        retries: 4,
+    };
     let phoenix = ctx.python.clone();
     let best = match &phoenix {
         Some(_) => Some(phoenix_best_concurrency(ctx, &judge)?),
@@ -73,7 +98,11 @@ fn row6_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
         let (usage, _) = evaluate(ctx, &format!("row6-tv-{rep}"), n, knobs, &judge)?;
         tv_rate.push(n as f64 / usage.wall);
         tv_cpu.push(usage.cpu / n as f64 * 1000.0);
-        eprintln!("row 6 rep {rep}: traceval {:.0} traces/s, {:.2} CPU-s", n as f64 / usage.wall, usage.cpu);
+        eprintln!(
+            "row 6 rep {rep}: traceval {:.0} traces/s, {:.2} CPU-s",
+            n as f64 / usage.wall,
+            usage.cpu
+        );
         if let Some(c) = best {
             let (secs, usage, line) = phoenix_run(ctx, &judge, &format!("row6-ph-{rep}"), pn, c)?;
             ph_rate.push(pn as f64 / secs);
@@ -103,10 +132,22 @@ fn row6_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
         id: "6".into(),
         what: format!("Engine overhead: traces/s, {n} RAG traces, instant judge"),
         figure: tv.show(0, "traces/s"),
-        baseline: if ph.n > 0 { format!("Phoenix {}", ph.show(1, "traces/s")) } else { "Phoenix not run".into() },
-        ratio: if ph.n > 0 { format!("{ratio:.1}×") } else { "—".into() },
+        baseline: if ph.n > 0 {
+            format!("Phoenix {}", ph.show(1, "traces/s"))
+        } else {
+            "Phoenix not run".into()
+        },
+        ratio: if ph.n > 0 {
+            format!("{ratio:.1}×")
+        } else {
+            "—".into()
+        },
         goal: "≥ 20×".into(),
-        met: if ph.n > 0 { Met::from(ratio >= 20.0) } else { Met::NotMeasured },
+        met: if ph.n > 0 {
+            Met::from(ratio >= 20.0)
+        } else {
+            Met::NotMeasured
+        },
         note,
     }];
     let tvc = Stat::of(&tv_cpu);
@@ -115,8 +156,16 @@ fn row6_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
         id: "6b".into(),
         what: "Engine overhead: CPU-seconds per 1,000 traces".into(),
         figure: tvc.show(2, "CPU-s"),
-        baseline: if phc.n > 0 { format!("Phoenix {} (whole process)", phc.show(1, "CPU-s")) } else { "—".into() },
-        ratio: if phc.n > 0 { format!("{:.1}× less", phc.median / tvc.median) } else { "—".into() },
+        baseline: if phc.n > 0 {
+            format!("Phoenix {} (whole process)", phc.show(1, "CPU-s"))
+        } else {
+            "—".into()
+        },
+        ratio: if phc.n > 0 {
+            format!("{:.1}× less", phc.median / tvc.median)
+        } else {
+            "—".into()
+        },
         goal: "report".into(),
         met: Met::Info,
         note: String::new(),
@@ -126,11 +175,20 @@ fn row6_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
 
 const PHOENIX_SWEEP: [u32; 4] = [32, 64, 128, 256];
 
-fn phoenix_run(ctx: &Ctx, judge: &JudgeProcess, tag: &str, traces: u64, concurrency: u32) -> Result<(f64, measure::Usage, String), String> {
+fn phoenix_run(
+    ctx: &Ctx,
+    judge: &JudgeProcess,
+    tag: &str,
+    traces: u64,
+    concurrency: u32,
+) -> Result<(f64, measure::Usage, String), String> {
     let python = ctx.python.as_ref().ok_or("no Phoenix venv")?;
     let file = ctx.rag_file(ctx.sizes.rag_traces)?;
     let args: Vec<String> = vec![
-        ctx.root.join("bench/phoenix_baseline.py").display().to_string(),
+        ctx.root
+            .join("bench/phoenix_baseline.py")
+            .display()
+            .to_string(),
         "--traces".into(),
         file.display().to_string(),
         "--limit".into(),
@@ -141,9 +199,11 @@ fn phoenix_run(ctx: &Ctx, judge: &JudgeProcess, tag: &str, traces: u64, concurre
         concurrency.to_string(),
     ];
     let usage = measure::run(python, &args, &ctx.work, tag, true, &[])?;
-    let out = std::fs::read_to_string(ctx.work.join(format!("{tag}.out"))).map_err(|e| e.to_string())?;
+    let out =
+        std::fs::read_to_string(ctx.work.join(format!("{tag}.out"))).map_err(|e| e.to_string())?;
     let line = out.lines().last().unwrap_or_default().to_owned();
-    let v: Value = serde_json::from_str(&line).map_err(|e| format!("phoenix output {line:?}: {e}"))?;
+    let v: Value =
+        serde_json::from_str(&line).map_err(|e| format!("phoenix output {line:?}: {e}"))?;
     let secs = v["seconds"].as_f64().ok_or("phoenix: no seconds")?;
     if v["errors"].as_u64().unwrap_or(0) > 0 {
         return Err(format!("phoenix reported errors: {line}"));
@@ -169,7 +229,12 @@ fn phoenix_best_concurrency(ctx: &Ctx, judge: &JudgeProcess) -> Result<u32, Stri
 pub fn row7(ctx: &Ctx) -> Vec<Row> {
     match row7_inner(ctx) {
         Ok(rows) => rows,
-        Err(e) => vec![Row::not_measured("7", "Judge-bound throughput", "≥ 0.9 × 160/s", &e)],
+        Err(e) => vec![Row::not_measured(
+            "7",
+            "Judge-bound throughput",
+            "≥ 0.9 × 160/s",
+            &e,
+        )],
     }
 }
 
@@ -177,7 +242,11 @@ fn row7_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
     let n = ctx.sizes.judge_bound_traces;
     let latency = Duration::from_millis(200);
     let ceiling = 32.0 / latency.as_secs_f64();
-    let knobs = JudgeKnobs { concurrency: 32, rps: 1000, retries: 6 };
+    let knobs = JudgeKnobs {
+        concurrency: 32,
+        rps: 1000,
+        retries: 6,
+    };
     let variants = [
         ("7", "no faults", 0.0, None),
         ("7b", "10% 429, no Retry-After", 0.1, None),
@@ -185,7 +254,14 @@ fn row7_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
     ];
     let mut results: Vec<(Stat, u64, u64, Vec<u64>)> = Vec::new();
     for (i, (_, _, rate, retry_after)) in variants.iter().enumerate() {
-        let judge = start_judge(ctx, JudgeOptions { latency, fault_rate_429: *rate, retry_after: *retry_after })?;
+        let judge = start_judge(
+            ctx,
+            JudgeOptions {
+                latency,
+                fault_rate_429: *rate,
+                retry_after: *retry_after,
+            },
+        )?;
         let mut calls = Vec::new();
         let mut failed = Vec::new();
         for rep in 0..ctx.reps {
@@ -194,7 +270,11 @@ fn row7_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
             failed.push(summary["failed"].as_u64().unwrap_or(0));
             let done = stats(ctx, &judge)?.0 - before;
             calls.push(done as f64 / usage.wall);
-            eprintln!("row 7 {i} rep {rep}: {done} calls in {:.1} s = {:.1}/s", usage.wall, done as f64 / usage.wall);
+            eprintln!(
+                "row 7 {i} rep {rep}: {done} calls in {:.1} s = {:.1}/s",
+                usage.wall,
+                done as f64 / usage.wall
+            );
         }
         let (ok, throttled, _) = stats(ctx, &judge)?;
         results.push((Stat::of(&calls), ok, throttled, failed));

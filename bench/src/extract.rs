@@ -25,8 +25,21 @@ struct Sample {
     rss: Vec<f64>,
 }
 
-fn once(ctx: &Ctx, tag: &str, program: &Path, args: &[String], mb: f64) -> Result<(f64, f64), String> {
-    let usage = measure::run(program, args, &ctx.work, tag, false, &[("RUST_LOG", "warn")])?;
+fn once(
+    ctx: &Ctx,
+    tag: &str,
+    program: &Path,
+    args: &[String],
+    mb: f64,
+) -> Result<(f64, f64), String> {
+    let usage = measure::run(
+        program,
+        args,
+        &ctx.work,
+        tag,
+        false,
+        &[("RUST_LOG", "warn")],
+    )?;
     Ok((mb / usage.wall, usage.max_rss_mib))
 }
 
@@ -34,14 +47,23 @@ fn once(ctx: &Ctx, tag: &str, program: &Path, args: &[String], mb: f64) -> Resul
 pub fn row8(ctx: &Ctx) -> Vec<Row> {
     match row8_inner(ctx) {
         Ok(rows) => rows,
-        Err(e) => vec![Row::not_measured("8", "Extraction MB/s vs jq", "≥ 5× jq", &e)],
+        Err(e) => vec![Row::not_measured(
+            "8",
+            "Extraction MB/s vs jq",
+            "≥ 5× jq",
+            &e,
+        )],
     }
 }
 
 fn row8_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
     let jq = which("jq").ok_or("jq not found (apt-get install jq)")?;
     let task = ctx.work.join("row8.task.yaml");
-    let knobs = inputs::JudgeKnobs { concurrency: 1, rps: 1, retries: 0 };
+    let knobs = inputs::JudgeKnobs {
+        concurrency: 1,
+        rps: 1,
+        retries: 0,
+    };
     std::fs::write(&task, inputs::file_task(knobs)).map_err(|e| e.to_string())?;
     let sizes = ctx.sizes.extract_mb;
     let mut tv: Vec<Sample> = Vec::new();
@@ -53,9 +75,18 @@ fn row8_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
         let (file, traces, bytes) = ctx.big_file(mb)?;
         traces_at.push(traces);
         let real_mb = bytes as f64 / 1e6;
-        let mut t = Sample { mb_per_s: vec![], rss: vec![] };
-        let mut j = Sample { mb_per_s: vec![], rss: vec![] };
-        let mut p = Sample { mb_per_s: vec![], rss: vec![] };
+        let mut t = Sample {
+            mb_per_s: vec![],
+            rss: vec![],
+        };
+        let mut j = Sample {
+            mb_per_s: vec![],
+            rss: vec![],
+        };
+        let mut p = Sample {
+            mb_per_s: vec![],
+            rss: vec![],
+        };
         for rep in 0..ctx.reps {
             let args = vec![
                 "extract".into(),
@@ -64,7 +95,13 @@ fn row8_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
                 "--traces".into(),
                 file.display().to_string(),
             ];
-            let (rate, rss) = once(ctx, &format!("row8-tv-{mb}-{rep}"), &ctx.traceval, &args, real_mb)?;
+            let (rate, rss) = once(
+                ctx,
+                &format!("row8-tv-{mb}-{rep}"),
+                &ctx.traceval,
+                &args,
+                real_mb,
+            )?;
             eprintln!("row 8 {mb} MB rep {rep}: traceval {rate:.1} MB/s, {rss:.0} MiB");
             t.mb_per_s.push(rate);
             t.rss.push(rss);
@@ -82,7 +119,13 @@ fn row8_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
                 "--traces".into(),
                 file.display().to_string(),
             ];
-            let (rate, rss) = once(ctx, &format!("row8-probe-{mb}-{rep}"), &tvbench, &args, real_mb)?;
+            let (rate, rss) = once(
+                ctx,
+                &format!("row8-probe-{mb}-{rep}"),
+                &tvbench,
+                &args,
+                real_mb,
+            )?;
             eprintln!("row 8 {mb} MB rep {rep}: streaming prototype {rate:.1} MB/s, {rss:.0} MiB");
             p.mb_per_s.push(rate);
             p.rss.push(rss);

@@ -68,8 +68,10 @@ pub fn trace(seed: u64, i: u64, start_ns: u64, service: &str) -> Value {
                 (i * 7 + d as u64) % 1000
             ),
         ));
-        retrieve_attrs.push(json!({"key": format!("retrieval.documents.{d}.document.score"),
-            "value": {"doubleValue": 0.9 - d as f64 * 0.1}}));
+        retrieve_attrs.push(
+            json!({"key": format!("retrieval.documents.{d}.document.score"),
+            "value": {"doubleValue": 0.9 - d as f64 * 0.1}}),
+        );
     }
     let ns = |offset_ms: u64| (start_ns + offset_ms * 1_000_000).to_string();
     let spans = json!([
@@ -148,7 +150,14 @@ pub fn file_task(judge: JudgeKnobs) -> String {
 }
 
 /// A live task over Jaeger: `service`, the window [start, end] (RFC 3339), `ratio`.
-pub fn jaeger_task(judge: JudgeKnobs, url: &str, service: &str, start: &str, end: &str, ratio: f64) -> String {
+pub fn jaeger_task(
+    judge: JudgeKnobs,
+    url: &str,
+    service: &str,
+    start: &str,
+    end: &str,
+    ratio: f64,
+) -> String {
     format!(
         "apiVersion: traceval.dev/v1alpha1\nkind: EvaluationTask\nmetadata:\n  name: bench-live\n  \
          namespace: default\nspec:\n  target: {{serviceName: {service}}}\n  traceSource:\n    jaeger:\n      \

@@ -100,7 +100,9 @@ impl JudgeProcess {
         let mut child = command.spawn().map_err(|e| format!("tvbench judge: {e}"))?;
         let stdout = child.stdout.take().ok_or("tvbench judge: no stdout")?;
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
         let base_url = line.trim().to_owned();
         if !base_url.starts_with("http://") {
             let _ = child.kill();
@@ -112,7 +114,12 @@ impl JudgeProcess {
     /// (ok, throttled, bad) so far, from its /stats.
     pub async fn stats(&self) -> Result<(u64, u64, u64), String> {
         let url = format!("{}/stats", self.base_url.trim_end_matches("/v1"));
-        let v: Value = reqwest::get(&url).await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+        let v: Value = reqwest::get(&url)
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
         let n = |k: &str| v[k].as_u64().unwrap_or(0);
         Ok((n("ok"), n("throttled"), n("bad")))
     }
@@ -212,7 +219,10 @@ async fn completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
     let verdict = json!({"label": label, "score": if good {1} else {0},
         "explanation": "stand-in verdict"})
     .to_string();
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("judge");
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("judge");
     let prompt_tokens = text.len() / 4;
     let message = match first_tool_name(&request) {
         Some(name) => json!({"role": "assistant", "content": null, "tool_calls": [{
@@ -256,13 +266,23 @@ fn tool_rails(request: &Value) -> Option<(String, String)> {
         .or_else(|| request.pointer("/response_format/json_schema/schema"))?;
     let labels = schema.pointer("/properties/label/enum")?.as_array()?;
     let first = labels.first()?.as_str()?.to_owned();
-    let second = labels.get(1).and_then(Value::as_str).unwrap_or(&first).to_owned();
+    let second = labels
+        .get(1)
+        .and_then(Value::as_str)
+        .unwrap_or(&first)
+        .to_owned();
     Some(order(first, second))
 }
 
 /// Puts the positive label first for the pairs we know.
 fn order(a: String, b: String) -> (String, String) {
-    const NEGATIVE: [&str; 5] = ["incorrect", "hallucinated", "irrelevant", "unrelated", "unfaithful"];
+    const NEGATIVE: [&str; 5] = [
+        "incorrect",
+        "hallucinated",
+        "irrelevant",
+        "unrelated",
+        "unfaithful",
+    ];
     if NEGATIVE.contains(&a.to_lowercase().as_str()) {
         (b, a)
     } else {
@@ -275,7 +295,9 @@ fn prose_rails(text: &str) -> (String, String) {
     let lower = text.to_lowercase();
     let pair = |p: &str, n: &str| (p.to_owned(), n.to_owned());
     if lower.contains("hallucinated") {
-        if lower.contains("\"faithful\"") || lower.contains("faithful") && !lower.contains("factual") {
+        if lower.contains("\"faithful\"")
+            || lower.contains("faithful") && !lower.contains("factual")
+        {
             pair("faithful", "hallucinated")
         } else {
             pair("factual", "hallucinated")
@@ -295,12 +317,18 @@ mod tests {
 
     #[test]
     fn rails_from_prose_and_schema() {
-        assert_eq!(prose_rails("label \"faithful\" or \"hallucinated\"").0, "faithful");
+        assert_eq!(
+            prose_rails("label \"faithful\" or \"hallucinated\"").0,
+            "faithful"
+        );
         assert_eq!(prose_rails("\"factual\" or \"hallucinated\"").0, "factual");
         assert_eq!(prose_rails("\"relevant\" or \"unrelated\"").1, "unrelated");
         assert_eq!(prose_rails("\"correct\" or \"incorrect\"").0, "correct");
         let request = json!({"tools": [{"function": {"name": "f", "parameters":
             {"properties": {"label": {"enum": ["unrelated", "relevant"]}}}}}]});
-        assert_eq!(tool_rails(&request), Some(("relevant".into(), "unrelated".into())));
+        assert_eq!(
+            tool_rails(&request),
+            Some(("relevant".into(), "unrelated".into()))
+        );
     }
 }

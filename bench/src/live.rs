@@ -17,18 +17,34 @@ use crate::table::{Met, Row};
 pub fn row9(ctx: &Ctx) -> Vec<Row> {
     match row9_inner(ctx) {
         Ok(rows) => rows,
-        Err(e) => vec![Row::not_measured("9", "Live source: 20,000 traces in Jaeger", "bounded RSS", &e)],
+        Err(e) => vec![Row::not_measured(
+            "9",
+            "Live source: 20,000 traces in Jaeger",
+            "bounded RSS",
+            &e,
+        )],
     }
 }
 
 fn env(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set (run through `make bench`, which starts Jaeger)"))
+    std::env::var(name)
+        .map_err(|_| format!("{name} is not set (run through `make bench`, which starts Jaeger)"))
 }
 
-async fn load(otlp: &str, service: &str, start_ns: u64, window_ns: u64, n: u64) -> Result<(), String> {
+async fn load(
+    otlp: &str,
+    service: &str,
+    start_ns: u64,
+    window_ns: u64,
+    n: u64,
+) -> Result<(), String> {
     let http = reqwest::Client::new();
     let url = format!("{}/v1/traces", otlp.trim_end_matches('/'));
-    let batches: Vec<Vec<u64>> = (0..n).collect::<Vec<_>>().chunks(200).map(<[u64]>::to_vec).collect();
+    let batches: Vec<Vec<u64>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(200)
+        .map(<[u64]>::to_vec)
+        .collect();
     let sends = batches.into_iter().map(|batch| {
         let http = http.clone();
         let url = url.clone();
@@ -55,13 +71,25 @@ async fn load(otlp: &str, service: &str, start_ns: u64, window_ns: u64, n: u64) 
         }
     });
     use futures::StreamExt;
-    let results: Vec<Result<(), String>> = futures::stream::iter(sends).buffer_unordered(4).collect().await;
+    let results: Vec<Result<(), String>> = futures::stream::iter(sends)
+        .buffer_unordered(4)
+        .collect()
+        .await;
     results.into_iter().collect()
 }
 
 /// GET every trace of the window at once: (seconds, traces, bytes).
-async fn plain_get(query: &str, service: &str, min: Timestamp, max: Timestamp, n: u64) -> Result<(f64, usize, usize), String> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().map_err(|e| e.to_string())?;
+async fn plain_get(
+    query: &str,
+    service: &str,
+    min: Timestamp,
+    max: Timestamp,
+    n: u64,
+) -> Result<(f64, usize, usize), String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
     let r = http
         .get(format!("{}/api/v3/traces", query.trim_end_matches('/')))
@@ -78,7 +106,10 @@ async fn plain_get(query: &str, service: &str, min: Timestamp, max: Timestamp, n
     let seconds = start.elapsed().as_secs_f64();
     // Count distinct trace IDs without building the documents.
     let text = String::from_utf8_lossy(&body);
-    let mut ids: Vec<&str> = text.match_indices("\"traceId\":\"").filter_map(|(i, m)| text.get(i + m.len()..i + m.len() + 32)).collect();
+    let mut ids: Vec<&str> = text
+        .match_indices("\"traceId\":\"")
+        .filter_map(|(i, m)| text.get(i + m.len()..i + m.len() + 32))
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     Ok((seconds, ids.len(), body.len()))
@@ -90,17 +121,27 @@ fn row9_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
     let n = ctx.sizes.live_traces;
     let service = format!("tvbench-live-{}", std::process::id());
     let now = Timestamp::now();
-    let start = now.checked_sub(SignedDuration::from_hours(2)).map_err(|e| e.to_string())?;
-    let start = Timestamp::from_second(start.as_second() - start.as_second() % 60).map_err(|e| e.to_string())?;
-    let end = start.checked_add(SignedDuration::from_hours(1)).map_err(|e| e.to_string())?;
-    let quarter = start.checked_add(SignedDuration::from_mins(15)).map_err(|e| e.to_string())?;
+    let start = now
+        .checked_sub(SignedDuration::from_hours(2))
+        .map_err(|e| e.to_string())?;
+    let start = Timestamp::from_second(start.as_second() - start.as_second() % 60)
+        .map_err(|e| e.to_string())?;
+    let end = start
+        .checked_add(SignedDuration::from_hours(1))
+        .map_err(|e| e.to_string())?;
+    let quarter = start
+        .checked_add(SignedDuration::from_mins(15))
+        .map_err(|e| e.to_string())?;
     let start_ns = u64::try_from(start.as_nanosecond()).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    ctx.rt.block_on(load(&otlp, &service, start_ns, 3_600_000_000_000, n))?;
+    ctx.rt
+        .block_on(load(&otlp, &service, start_ns, 3_600_000_000_000, n))?;
     // Jaeger batches for 200 ms; wait until the store answers with all of them.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let (_, found, _) = ctx.rt.block_on(plain_get(&query, &service, start, end, n))?;
+        let (_, found, _) = ctx
+            .rt
+            .block_on(plain_get(&query, &service, start, end, n))?;
         if found as u64 >= n {
             break;
         }
@@ -111,7 +152,11 @@ fn row9_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
     }
     let load_s = t0.elapsed().as_secs_f64();
     let judge = JudgeProcess::start(&JudgeOptions::default())?;
-    let knobs = JudgeKnobs { concurrency: 256, rps: 100_000, retries: 4 };
+    let knobs = JudgeKnobs {
+        concurrency: 256,
+        rps: 100_000,
+        retries: 4,
+    };
     let ratio = 0.01;
     let mut secs = Vec::new();
     let mut rss = Vec::new();
@@ -121,25 +166,62 @@ fn row9_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
     for rep in 0..ctx.reps {
         for (label, until) in [("full", end), ("quarter", quarter)] {
             let task = ctx.work.join(format!("row9-{label}.task.yaml"));
-            std::fs::write(&task, inputs::jaeger_task(knobs, &query, &service, &start.to_string(), &until.to_string(), ratio))
-                .map_err(|e| e.to_string())?;
-            let args: Vec<String> = vec!["evaluate".into(), "--task".into(), task.display().to_string(), "--judge-url".into(), judge.base_url.clone()];
+            std::fs::write(
+                &task,
+                inputs::jaeger_task(
+                    knobs,
+                    &query,
+                    &service,
+                    &start.to_string(),
+                    &until.to_string(),
+                    ratio,
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+            let args: Vec<String> = vec![
+                "evaluate".into(),
+                "--task".into(),
+                task.display().to_string(),
+                "--judge-url".into(),
+                judge.base_url.clone(),
+            ];
             let tag = format!("row9-{label}-{rep}");
-            let usage = measure::run(&ctx.traceval, &args, &ctx.work, &tag, true, &[("RUST_LOG", "warn")])?;
-            let out = std::fs::read_to_string(ctx.work.join(format!("{tag}.out"))).map_err(|e| e.to_string())?;
-            let summary: Value = out.lines().last().and_then(|l| serde_json::from_str(l).ok()).ok_or("no summary")?;
+            let usage = measure::run(
+                &ctx.traceval,
+                &args,
+                &ctx.work,
+                &tag,
+                true,
+                &[("RUST_LOG", "warn")],
+            )?;
+            let out = std::fs::read_to_string(ctx.work.join(format!("{tag}.out")))
+                .map_err(|e| e.to_string())?;
+            let summary: Value = out
+                .lines()
+                .last()
+                .and_then(|l| serde_json::from_str(l).ok())
+                .ok_or("no summary")?;
             if label == "full" {
                 secs.push(usage.wall);
                 rss.push(usage.max_rss_mib);
-                picked = summary["evaluated"].as_u64().unwrap_or(0) + summary["failed"].as_u64().unwrap_or(0);
+                picked = summary["evaluated"].as_u64().unwrap_or(0)
+                    + summary["failed"].as_u64().unwrap_or(0);
                 let skipped = summary["skipped"].as_u64().unwrap_or(0);
-                eprintln!("row 9 rep {rep}: {:.2} s, {:.0} MiB, evaluated+failed {picked}, skipped {skipped}", usage.wall, usage.max_rss_mib);
+                eprintln!(
+                    "row 9 rep {rep}: {:.2} s, {:.0} MiB, evaluated+failed {picked}, skipped {skipped}",
+                    usage.wall, usage.max_rss_mib
+                );
             } else {
                 rss_quarter.push(usage.max_rss_mib);
             }
         }
-        let (s, found, bytes) = ctx.rt.block_on(plain_get(&query, &service, start, end, n))?;
-        eprintln!("row 9 rep {rep}: plain GET {s:.2} s, {found} traces, {:.1} MB", bytes as f64 / 1e6);
+        let (s, found, bytes) = ctx
+            .rt
+            .block_on(plain_get(&query, &service, start, end, n))?;
+        eprintln!(
+            "row 9 rep {rep}: plain GET {s:.2} s, {found} traces, {:.1} MB",
+            bytes as f64 / 1e6
+        );
         floor.push(s);
     }
     let t = Stat::of(&secs);
@@ -150,9 +232,17 @@ fn row9_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
     Ok(vec![Row {
         id: "9".into(),
         what: format!("Live source: page through and sample {n} traces in Jaeger (1 h window)"),
-        figure: format!("{}; peak RSS {} (¼ window: {:.0} MiB)", t.show(2, "s"), r.show(0, "MiB"), rq.median),
+        figure: format!(
+            "{}; peak RSS {} (¼ window: {:.0} MiB)",
+            t.show(2, "s"),
+            r.show(0, "MiB"),
+            rq.median
+        ),
         baseline: format!("one plain GET of the window {}", f.show(2, "s")),
-        ratio: format!("{:.2}× the GET; RSS {growth:.2}× for 4× traces", t.median / f.median),
+        ratio: format!(
+            "{:.2}× the GET; RSS {growth:.2}× for 4× traces",
+            t.median / f.median
+        ),
         goal: "bounded RSS".into(),
         met: Met::from(growth <= 1.5),
         note: format!(

@@ -44,7 +44,11 @@ impl Load {
 fn cpu_times() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
     let idle = v.get(3)? + v.get(4).unwrap_or(&0);
     Some((v.iter().sum(), idle))
 }
@@ -75,7 +79,12 @@ impl Monitor {
                 last = now;
             }
         });
-        Self { stop, samples, handle: Some(handle), start: Instant::now() }
+        Self {
+            stop,
+            samples,
+            handle: Some(handle),
+            start: Instant::now(),
+        }
     }
 
     /// Stops and summarises.
@@ -107,8 +116,17 @@ fn output(program: &str, args: &[&str]) -> String {
         .output()
         .ok()
         .map(|o| {
-            let text = if o.stdout.is_empty() { o.stderr } else { o.stdout };
-            String::from_utf8_lossy(&text).lines().next().unwrap_or_default().trim().to_owned()
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
         })
         .unwrap_or_else(|| "unavailable".into())
 }
@@ -119,15 +137,25 @@ fn mem_total() -> String {
         .and_then(|m| {
             m.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|k| k.parse::<f64>().ok())
+                })
         })
-        .map_or("unknown".into(), |kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0))
+        .map_or("unknown".into(), |kib| {
+            format!("{:.1} GiB", kib / 1024.0 / 1024.0)
+        })
 }
 
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -150,7 +178,7 @@ pub fn document(ctx: &Ctx, table: &str, load: &Load) -> String {
          - The machine was shared: other sessions' builds and test suites ran during the run, so \
            absolute figures are pessimistic; the ratios are what to read.\n\
          - traceval: `{tv}` (release build), commit {commit}{dirty}\n\
-         - {rustc}; kubectl/kube-apiserver {kube}; {jq}; Python {py}; arize-phoenix-evals {phoenix}\n\n\
+         - {rustc}; kubectl/kube-apiserver {kube}; {jq}; {py}; arize-phoenix-evals {phoenix}\n\n\
          ## Results\n\n{table}\n{analysis}",
         reps = ctx.reps,
         date = output("date", &["-u", "+%Y-%m-%d %H:%M"]),
@@ -159,11 +187,21 @@ pub fn document(ctx: &Ctx, table: &str, load: &Load) -> String {
         mem = mem_total(),
         load = load.summary(),
         tv = output(&ctx.traceval.display().to_string(), &["--version"]),
-        dirty = if dirty { " with uncommitted changes in the work tree" } else { "" },
+        dirty = if dirty {
+            " with uncommitted changes in the work tree"
+        } else {
+            ""
+        },
         rustc = output("rustc", &["--version"]),
         kube = kube.trim_start_matches("Client Version: "),
         jq = output("jq", &["--version"]),
-        py = ctx.python.as_ref().map_or("not installed".into(), |p| output(&p.display().to_string(), &["--version"])),
+        py = ctx
+            .python
+            .as_ref()
+            .map_or("not installed".into(), |p| output(
+                &p.display().to_string(),
+                &["--version"]
+            )),
         phoenix = ctx.phoenix_version(),
         analysis = std::fs::read_to_string(ctx.root.join("bench/ANALYSIS.md"))
             .map(|a| format!("\n{a}"))

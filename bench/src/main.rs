@@ -3,6 +3,7 @@
 //! it with the machine's details to `bench/RESULTS.md`. `tvbench judge`
 //! runs the fast judge stand-in alone.
 
+mod cluster;
 mod evaluator;
 mod extract;
 mod inputs;
@@ -13,7 +14,6 @@ mod measure;
 mod operator;
 mod operator_rows;
 mod probe;
-mod cluster;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -147,7 +147,11 @@ impl Ctx {
             std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
         }
         let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
-        let traces = std::fs::read(&path).map_err(|e| e.to_string())?.iter().filter(|b| **b == b'\n').count();
+        let traces = std::fs::read(&path)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
         Ok((path, traces as u64, bytes))
     }
 
@@ -157,7 +161,10 @@ impl Ctx {
             return "not installed".into();
         };
         std::process::Command::new(python)
-            .args(["-c", "from importlib.metadata import version; print(version('arize-phoenix-evals'))"])
+            .args([
+                "-c",
+                "from importlib.metadata import version; print(version('arize-phoenix-evals'))",
+            ])
             .output()
             .ok()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
@@ -166,13 +173,21 @@ impl Ctx {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Judge { port, latency_ms, fault_rate_429, retry_after } => {
+        Command::Judge {
+            port,
+            latency_ms,
+            fault_rate_429,
+            retry_after,
+        } => {
             let Ok(rt) = tokio::runtime::Runtime::new() else {
                 return std::process::ExitCode::FAILURE;
             };
@@ -197,13 +212,15 @@ fn main() -> std::process::ExitCode {
             })
         }
         Command::Run(args) => run(args),
-        Command::ExtractProbe { task, traces, mode } => match probe::run(&task, &traces, mode == "stream") {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tvbench extract-probe: {e}");
-                std::process::ExitCode::FAILURE
+        Command::ExtractProbe { task, traces, mode } => {
+            match probe::run(&task, &traces, mode == "stream") {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tvbench extract-probe: {e}");
+                    std::process::ExitCode::FAILURE
+                }
             }
-        },
+        }
     }
 }
 
@@ -217,7 +234,11 @@ fn run(args: RunArgs) -> std::process::ExitCode {
             judge_bound_traces: 20,
             extract_mb: [1, 2],
             live_traces: 300,
-            operator: if args.sizes.is_empty() { vec![5] } else { args.sizes.clone() },
+            operator: if args.sizes.is_empty() {
+                vec![5]
+            } else {
+                args.sizes.clone()
+            },
             latency_samples: 5,
             idle: Duration::from_secs(3),
         }
@@ -228,13 +249,21 @@ fn run(args: RunArgs) -> std::process::ExitCode {
             judge_bound_traces: 300,
             extract_mb: [50, 200],
             live_traces: 20_000,
-            operator: if args.sizes.is_empty() { vec![100, 500, 1000] } else { args.sizes.clone() },
+            operator: if args.sizes.is_empty() {
+                vec![100, 500, 1000]
+            } else {
+                args.sizes.clone()
+            },
             latency_samples: 100,
             idle: Duration::from_secs(60),
         }
     };
     let python = root.join("bench/.venv/bin/python");
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tvbench: runtime: {e}");
@@ -246,7 +275,9 @@ fn run(args: RunArgs) -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     let ctx = Ctx {
-        traceval: args.traceval.unwrap_or_else(|| root.join("target/release/traceval")),
+        traceval: args
+            .traceval
+            .unwrap_or_else(|| root.join("target/release/traceval")),
         root,
         work: args.work,
         python: python.exists().then_some(python),
@@ -284,7 +315,10 @@ fn run(args: RunArgs) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     }
-    let unmeasured = rows.iter().filter(|r| r.met == table::Met::NotMeasured).count();
+    let unmeasured = rows
+        .iter()
+        .filter(|r| r.met == table::Met::NotMeasured)
+        .count();
     if args.smoke && unmeasured > 0 {
         eprintln!("tvbench: {unmeasured} row(s) could not be measured");
         return std::process::ExitCode::FAILURE;

@@ -43,8 +43,13 @@ pub fn run(
         .arg(program)
         .args(args)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).map_err(|e| format!("{}: {e}", stdout_path.display()))?)
-        .stderr(std::fs::File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?);
+        .stdout(
+            std::fs::File::create(&stdout_path)
+                .map_err(|e| format!("{}: {e}", stdout_path.display()))?,
+        )
+        .stderr(
+            std::fs::File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?,
+        );
     for (key, value) in env {
         command.env(key, value);
     }
@@ -55,13 +60,29 @@ pub fn run(
     let wall = start.elapsed().as_secs_f64();
     if !status.success() {
         let err = std::fs::read_to_string(&err_path).unwrap_or_default();
-        let tail: String = err.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-        return Err(format!("{} {:?} exited {status}:\n{tail}", program.display(), args));
+        let tail: String = err
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(format!(
+            "{} {:?} exited {status}:\n{tail}",
+            program.display(),
+            args
+        ));
     }
-    let times = std::fs::read_to_string(&time_out).map_err(|e| format!("{}: {e}", time_out.display()))?;
+    let times =
+        std::fs::read_to_string(&time_out).map_err(|e| format!("{}: {e}", time_out.display()))?;
     // GNU time may print "Command exited ..." lines before the format line.
     let line = times.lines().last().unwrap_or_default();
-    let fields: Vec<f64> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     let [user, sys, rss_kib] = fields[..] else {
         return Err(format!("cannot read GNU time output {times:?}"));
     };
@@ -91,11 +112,25 @@ impl Stat {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         v.sort_by(f64::total_cmp);
         if v.is_empty() {
-            return Self { median: f64::NAN, min: f64::NAN, max: f64::NAN, n: 0 };
+            return Self {
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+                n: 0,
+            };
         }
         let mid = v.len() / 2;
-        let median = if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
-        Self { median, min: v[0], max: v[v.len() - 1], n: v.len() }
+        let median = if v.len() % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        };
+        Self {
+            median,
+            min: v[0],
+            max: v[v.len() - 1],
+            n: v.len(),
+        }
     }
 
     /// `12.3 (11.9–12.8)` with `digits` decimals and a unit.
@@ -106,7 +141,10 @@ impl Stat {
         if self.n == 1 {
             return format!("{:.digits$} {unit}", self.median);
         }
-        format!("{:.digits$} ({:.digits$}–{:.digits$}) {unit}", self.median, self.min, self.max)
+        format!(
+            "{:.digits$} ({:.digits$}–{:.digits$}) {unit}",
+            self.median, self.min, self.max
+        )
     }
 }
 
@@ -145,7 +183,11 @@ pub fn proc_rss_mib(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<f64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
-        line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kib| kib / 1024.0)
+        line.split_whitespace()
+            .nth(1)?
+            .parse::<f64>()
+            .ok()
+            .map(|kib| kib / 1024.0)
     };
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }

@@ -51,7 +51,9 @@ macro_rules! with_retry {
 pub const CONCURRENCY: usize = 32;
 
 fn stamp() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() % 100_000)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() % 100_000)
 }
 
 /// The floor's work for one TracedService: create it, apply its children,
@@ -63,17 +65,25 @@ async fn floor_one(client: &Client, ts: TracedService) -> Result<(), String> {
     let svc = validate(&created).map_err(|e| e.to_string())?;
     let children = build(&svc, &BuildOptions::default());
     let params = PatchParams::apply(MANAGER).force();
-    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), &ns);
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &ns);
     let d = &children.deployment;
     let deployment = with_retry!(deployments.patch(&d.name_any(), &params, &Patch::Apply(d)))?;
     let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
     let s = &children.service;
     with_retry!(services.patch(&s.name_any(), &params, &Patch::Apply(s)))?;
     if let Some(np) = &children.network_policy {
-        let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+        let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+            Api::namespaced(client.clone(), &ns);
         with_retry!(policies.patch(&np.name_any(), &params, &Patch::Apply(np)))?;
     }
-    let status = desired_status(&created, Some(&svc), &Observation::Applied(&deployment), None, k8s_openapi::jiff::Timestamp::now());
+    let status = desired_status(
+        &created,
+        Some(&svc),
+        &Observation::Applied(&deployment),
+        None,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
     let patch = serde_json::json!({
         "apiVersion": TracedService::api_version(&()),
         "kind": TracedService::kind(&()),
@@ -84,7 +94,8 @@ async fn floor_one(client: &Client, ts: TracedService) -> Result<(), String> {
 }
 
 async fn create_ts(client: &Client, ts: TracedService) -> Result<(), String> {
-    let api: Api<TracedService> = Api::namespaced(client.clone(), &ts.namespace().unwrap_or_default());
+    let api: Api<TracedService> =
+        Api::namespaced(client.clone(), &ts.namespace().unwrap_or_default());
     with_retry!(api.create(&PostParams::default(), &ts)).map(drop)
 }
 
@@ -118,17 +129,31 @@ pub struct Run {
 }
 
 fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(38080, |a| a.port())
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(38080, |a| a.port())
 }
 
 /// Creates `n` TracedServices in a fresh namespace and waits for all to converge.
-pub async fn converge(ctx: &Ctx, client: &Client, side: Side, n: usize, rep: usize, keep: bool) -> Result<Run, String> {
+pub async fn converge(
+    ctx: &Ctx,
+    client: &Client,
+    side: Side,
+    n: usize,
+    rep: usize,
+    keep: bool,
+) -> Result<Run, String> {
     let tag = if side == Side::Operator { "op" } else { "fl" };
     let ns = format!("tvb-{tag}-{n}-{rep}-{}", stamp());
     cluster::namespace(client, &ns).await?;
     let tracker = Tracker::start(client, &ns);
     let operator = match side {
-        Side::Operator => Some(OperatorProcess::start(&ctx.traceval, &ns, port(), &ctx.work.join(format!("{ns}.log")))?),
+        Side::Operator => Some(OperatorProcess::start(
+            &ctx.traceval,
+            &ns,
+            port(),
+            &ctx.work.join(format!("{ns}.log")),
+        )?),
         Side::Floor => None,
     };
     // A warm-up object: proves the watches (ours and the operator's) are up.
@@ -137,8 +162,13 @@ pub async fn converge(ctx: &Ctx, client: &Client, side: Side, n: usize, rep: usi
         Side::Operator => create_ts(client, warm).await?,
         Side::Floor => floor_one(client, warm).await?,
     }
-    tracker.wait_all(&["warmup".to_owned()], Duration::from_secs(60)).await?;
-    let cpu0 = operator.as_ref().and_then(|o| measure::proc_cpu_seconds(o.pid())).unwrap_or(0.0);
+    tracker
+        .wait_all(&["warmup".to_owned()], Duration::from_secs(60))
+        .await?;
+    let cpu0 = operator
+        .as_ref()
+        .and_then(|o| measure::proc_cpu_seconds(o.pid()))
+        .unwrap_or(0.0);
     let names: Vec<String> = (0..n).map(|i| format!("svc-{i:05}")).collect();
     let requests_before = cluster::request_counts(client).await?;
     let start = Instant::now();
@@ -161,11 +191,15 @@ pub async fn converge(ctx: &Ctx, client: &Client, side: Side, n: usize, rep: usi
     // other runs and rows still count.
     let (seconds, failure) = match tracker.wait_all(&names, Duration::from_secs(600)).await {
         Ok(last) => (last.duration_since(start).as_secs_f64(), None),
-        Err(e) => (f64::INFINITY, Some(format!("{side:?} N={n} rep {rep}: {e}"))),
+        Err(e) => (
+            f64::INFINITY,
+            Some(format!("{side:?} N={n} rep {rep}: {e}")),
+        ),
     };
     // Requests still in flight after convergence (status echoes) belong to the run.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let requests = cluster::per_object(&requests_before, &cluster::request_counts(client).await?, n);
+    let requests =
+        cluster::per_object(&requests_before, &cluster::request_counts(client).await?, n);
     let (rss_mib, cpu) = match &operator {
         Some(o) => (
             measure::proc_rss_mib(o.pid()).map_or(f64::NAN, |r| r.0),
@@ -173,18 +207,39 @@ pub async fn converge(ctx: &Ctx, client: &Client, side: Side, n: usize, rep: usi
         ),
         None => (f64::NAN, f64::NAN),
     };
-    eprintln!("rows 1/5: {side:?} N={n} rep {rep}: {seconds:.2} s, RSS {rss_mib:.1} MiB, CPU {cpu:.2} s");
-    Ok(Run { seconds, rss_mib, cpu, ns, names, operator: if keep { operator } else { None }, requests, failure })
+    eprintln!(
+        "rows 1/5: {side:?} N={n} rep {rep}: {seconds:.2} s, RSS {rss_mib:.1} MiB, CPU {cpu:.2} s"
+    );
+    Ok(Run {
+        seconds,
+        rss_mib,
+        cpu,
+        ns,
+        names,
+        operator: if keep { operator } else { None },
+        requests,
+        failure,
+    })
 }
 
 /// Row 2: `samples` single creates, each timed to its convergence.
-pub async fn latencies(ctx: &Ctx, client: &Client, side: Side, samples: usize) -> Result<Vec<f64>, String> {
+pub async fn latencies(
+    ctx: &Ctx,
+    client: &Client,
+    side: Side,
+    samples: usize,
+) -> Result<Vec<f64>, String> {
     let tag = if side == Side::Operator { "op" } else { "fl" };
     let ns = format!("tvb-lat-{tag}-{}", stamp());
     cluster::namespace(client, &ns).await?;
     let tracker = Tracker::start(client, &ns);
     let _operator = match side {
-        Side::Operator => Some(OperatorProcess::start(&ctx.traceval, &ns, port(), &ctx.work.join(format!("{ns}.log")))?),
+        Side::Operator => Some(OperatorProcess::start(
+            &ctx.traceval,
+            &ns,
+            port(),
+            &ctx.work.join(format!("{ns}.log")),
+        )?),
         Side::Floor => None,
     };
     let warm = cluster::traced_service(&ns, "warmup");
@@ -192,7 +247,9 @@ pub async fn latencies(ctx: &Ctx, client: &Client, side: Side, samples: usize) -
         Side::Operator => create_ts(client, warm).await?,
         Side::Floor => floor_one(client, warm).await?,
     }
-    tracker.wait_all(&["warmup".to_owned()], Duration::from_secs(60)).await?;
+    tracker
+        .wait_all(&["warmup".to_owned()], Duration::from_secs(60))
+        .await?;
     let mut out = Vec::new();
     for i in 0..samples {
         let name = format!("lat-{i:04}");
@@ -202,7 +259,9 @@ pub async fn latencies(ctx: &Ctx, client: &Client, side: Side, samples: usize) -
             Side::Operator => create_ts(client, ts).await?,
             Side::Floor => floor_one(client, ts).await?,
         }
-        let at = tracker.wait_all(std::slice::from_ref(&name), Duration::from_secs(60)).await?;
+        let at = tracker
+            .wait_all(std::slice::from_ref(&name), Duration::from_secs(60))
+            .await?;
         out.push(at.duration_since(start).as_secs_f64() * 1000.0);
         let _ = tracker.at(&name);
     }
@@ -211,7 +270,12 @@ pub async fn latencies(ctx: &Ctx, client: &Client, side: Side, samples: usize) -
 
 /// Creates an EvaluationTask per TracedService and waits (up to `timeout`)
 /// for the operator to have given each a CronJob; returns how many have one.
-pub async fn evaluation_tasks(client: &Client, ns: &str, targets: &[String], timeout: Duration) -> Result<usize, String> {
+pub async fn evaluation_tasks(
+    client: &Client,
+    ns: &str,
+    targets: &[String],
+    timeout: Duration,
+) -> Result<usize, String> {
     let api: Api<EvaluationTask> = Api::namespaced(client.clone(), ns);
     let results: Vec<Result<(), String>> = futures::stream::iter(targets.iter().map(|t| {
         let et = cluster::evaluation_task(ns, &format!("eval-{t}"), t);
@@ -227,7 +291,12 @@ pub async fn evaluation_tasks(client: &Client, ns: &str, targets: &[String], tim
     let cronjobs: Api<k8s_openapi::api::batch::v1::CronJob> = Api::namespaced(client.clone(), ns);
     let deadline = Instant::now() + timeout;
     loop {
-        let count = cronjobs.list_metadata(&Default::default()).await.map_err(|e| e.to_string())?.items.len();
+        let count = cronjobs
+            .list_metadata(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .len();
         if count >= targets.len() || Instant::now() > deadline {
             return Ok(count);
         }

@@ -34,11 +34,22 @@ pub async fn all(ctx: &Ctx, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Row>, S
     if wanted("1") || wanted("5") || keep_wanted {
         for &n in &sizes {
             for rep in 0..ctx.reps {
-                let order = if rep % 2 == 0 { [Side::Operator, Side::Floor] } else { [Side::Floor, Side::Operator] };
+                let order = if rep % 2 == 0 {
+                    [Side::Operator, Side::Floor]
+                } else {
+                    [Side::Floor, Side::Operator]
+                };
                 for side in order {
-                    let keep = keep_wanted && side == Side::Operator && n == largest && rep + 1 == ctx.reps;
+                    let keep = keep_wanted
+                        && side == Side::Operator
+                        && n == largest
+                        && rep + 1 == ctx.reps;
                     let run = operator::converge(ctx, &client, side, n, rep, keep).await?;
-                    runs.entry((n, side == Side::Operator)).or_default().push((run.seconds, run.rss_mib, run.cpu));
+                    runs.entry((n, side == Side::Operator)).or_default().push((
+                        run.seconds,
+                        run.rss_mib,
+                        run.cpu,
+                    ));
                     requests.insert((n, side == Side::Operator), run.requests.clone());
                     failures.extend(run.failure.clone());
                     if run.operator.is_some() {
@@ -84,7 +95,9 @@ pub async fn all(ctx: &Ctx, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Row>, S
 }
 
 fn side(runs: &Runs, n: usize, op: bool, i: usize) -> Vec<f64> {
-    runs.get(&(n, op)).map(|v| v.iter().map(|r| [r.0, r.1, r.2][i]).collect()).unwrap_or_default()
+    runs.get(&(n, op))
+        .map(|v| v.iter().map(|r| [r.0, r.1, r.2][i]).collect())
+        .unwrap_or_default()
 }
 
 fn row1(runs: &Runs, sizes: &[usize], requests: &BTreeMap<(usize, bool), String>) -> Vec<Row> {
@@ -142,13 +155,20 @@ async fn row2(ctx: &Ctx, client: &Client) -> Result<Row, String> {
         ratio: format!("p50 {:.2}, p95 {:.2}", op50 / fl50, op95 / fl95),
         goal: "report against the floor".into(),
         met: Met::Info,
-        note: "Sequential creates in one namespace, each timed from the create call to the tracker \
+        note:
+            "Sequential creates in one namespace, each timed from the create call to the tracker \
                seeing it converged; the floor's time includes its own child and status writes."
-            .into(),
+                .into(),
     })
 }
 
-async fn row3(ctx: &Ctx, client: &Client, ns: &str, names: &[String], op: &OperatorProcess) -> Result<Vec<Row>, String> {
+async fn row3(
+    ctx: &Ctx,
+    client: &Client,
+    ns: &str,
+    names: &[String],
+    op: &OperatorProcess,
+) -> Result<Vec<Row>, String> {
     let n = names.len();
     let with_cron = operator::evaluation_tasks(client, ns, names, Duration::from_secs(300)).await?;
     // Settle (no child/status writes for 5 s, at most 3 minutes), then idle.
@@ -163,7 +183,11 @@ async fn row3(ctx: &Ctx, client: &Client, ns: &str, names: &[String], op: &Opera
     let idle_cpu = cpu1 - cpu0;
     let official = n >= 1000;
     let cpu_ok = idle_cpu <= 0.05 * ctx.sizes.idle.as_secs_f64() / 60.0;
-    let smaller = if official { "" } else { " Goal applies at 1,000 + 1,000; this run was smaller." };
+    let smaller = if official {
+        ""
+    } else {
+        " Goal applies at 1,000 + 1,000; this run was smaller."
+    };
     Ok(vec![
         Row {
             id: "3".into(),
@@ -172,7 +196,11 @@ async fn row3(ctx: &Ctx, client: &Client, ns: &str, names: &[String], op: &Opera
             baseline: "—".into(),
             ratio: "—".into(),
             goal: "≤ 64 MiB".into(),
-            met: if official { met(peak <= 64.0) } else { Met::Info },
+            met: if official {
+                met(peak <= 64.0)
+            } else {
+                Met::Info
+            },
             note: format!(
                 "One run, on the operator kept from the last N = {n} convergence run; {with_cron} of {n} \
                  EvaluationTasks had a CronJob when measured (yearly schedule, so no Job runs). RSS is \
@@ -181,7 +209,10 @@ async fn row3(ctx: &Ctx, client: &Client, ns: &str, names: &[String], op: &Opera
         },
         Row {
             id: "3b".into(),
-            what: format!("Operator idle CPU over {} s afterwards", ctx.sizes.idle.as_secs()),
+            what: format!(
+                "Operator idle CPU over {} s afterwards",
+                ctx.sizes.idle.as_secs()
+            ),
             figure: format!("{idle_cpu:.3} CPU-s"),
             baseline: "—".into(),
             ratio: "—".into(),
@@ -205,10 +236,16 @@ async fn quiet(client: &Client, max: Duration) -> Result<String, String> {
         let after = cluster::write_counts(client).await?;
         let (writes, _) = cluster::diff(&before, &after);
         if writes == 0.0 {
-            return Ok(format!("stopped after {:.0} s", start.elapsed().as_secs_f64()));
+            return Ok(format!(
+                "stopped after {:.0} s",
+                start.elapsed().as_secs_f64()
+            ));
         }
         if start.elapsed() > max {
-            return Ok(format!("not stopped after {:.0} s ({writes:.0} in the last 5 s)", max.as_secs_f64()));
+            return Ok(format!(
+                "not stopped after {:.0} s ({writes:.0} in the last 5 s)",
+                max.as_secs_f64()
+            ));
         }
         before = after;
     }
@@ -226,13 +263,21 @@ async fn settle(op: &OperatorProcess, target: f64, timeout: Duration) -> f64 {
     op.reconciles().await
 }
 
-async fn row4(ctx: &Ctx, client: &Client, ns: &str, names: &[String], op: OperatorProcess) -> Result<(Row, OperatorProcess), String> {
+async fn row4(
+    ctx: &Ctx,
+    client: &Client,
+    ns: &str,
+    names: &[String],
+    op: OperatorProcess,
+) -> Result<(Row, OperatorProcess), String> {
     let n = names.len();
     // (a) Resync: a restarted operator reconciles every object once.
     drop(op);
     let before = cluster::write_counts(client).await?;
     let log = ctx.work.join(format!("{ns}-restart.log"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(38081, |a| a.port());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(38081, |a| a.port());
     let op = OperatorProcess::start(&ctx.traceval, ns, port, &log)?;
     let resync_reconciles = settle(&op, (n + 1) as f64, Duration::from_secs(300)).await;
     let after = cluster::write_counts(client).await?;
@@ -243,7 +288,9 @@ async fn row4(ctx: &Ctx, client: &Client, ns: &str, names: &[String], op: Operat
     let before = cluster::write_counts(client).await?;
     for name in names {
         let patch = serde_json::json!({"metadata": {"annotations": {"tvbench/touched": "1"}}});
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(|e| e.to_string())?;
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let touch_reconciles = settle(&op, base + n as f64, Duration::from_secs(300)).await - base;
     let after = cluster::write_counts(client).await?;
@@ -253,9 +300,14 @@ async fn row4(ctx: &Ctx, client: &Client, ns: &str, names: &[String], op: Operat
         Row {
             id: "4".into(),
             what: format!("No-op reconcile writes, N = {n} (+ {n} EvaluationTasks)"),
-            figure: format!("resync {resync_writes:.0} writes; same-spec touch {touch_writes:.0} writes"),
+            figure: format!(
+                "resync {resync_writes:.0} writes; same-spec touch {touch_writes:.0} writes"
+            ),
             baseline: "0".into(),
-            ratio: format!("{:.2} writes/reconcile", total / (resync_reconciles + touch_reconciles).max(1.0)),
+            ratio: format!(
+                "{:.2} writes/reconcile",
+                total / (resync_reconciles + touch_reconciles).max(1.0)
+            ),
             goal: "0 writes".into(),
             met: met(total == 0.0),
             note: format!(
@@ -282,25 +334,54 @@ fn row5(runs: &Runs, sizes: &[usize]) -> Row {
     let rss: Vec<f64> = sizes.iter().map(|&n| med(n, true, 1)).collect();
     let cpu: Vec<f64> = sizes.iter().map(|&n| med(n, true, 2)).collect();
     let (bt, bf, br) = if sizes.len() > 1 {
-        (exponent(sizes, &t_op), exponent(sizes, &t_fl), exponent(sizes, &rss))
+        (
+            exponent(sizes, &t_op),
+            exponent(sizes, &t_fl),
+            exponent(sizes, &rss),
+        )
     } else {
         (f64::NAN, f64::NAN, f64::NAN)
     };
-    let shape = |b: f64| if b.is_nan() { "one size only" } else if b <= 1.1 { "linear or better" } else { "worse than linear" };
+    let shape = |b: f64| {
+        if b.is_nan() {
+            "one size only"
+        } else if b <= 1.1 {
+            "linear or better"
+        } else {
+            "worse than linear"
+        }
+    };
     let points = sizes
         .iter()
         .enumerate()
-        .map(|(i, n)| format!("N={n}: {:.1} s, {:.0} MiB, {:.1} CPU-s", t_op[i], rss[i], cpu[i]))
+        .map(|(i, n)| {
+            format!(
+                "N={n}: {:.1} s, {:.0} MiB, {:.1} CPU-s",
+                t_op[i], rss[i], cpu[i]
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ");
     Row {
         id: "5".into(),
         what: "Scaling: time and memory against N".into(),
         figure: points,
-        baseline: format!("floor: {}", sizes.iter().zip(&t_fl).map(|(n, t)| format!("N={n}: {t:.1} s")).collect::<Vec<_>>().join("; ")),
+        baseline: format!(
+            "floor: {}",
+            sizes
+                .iter()
+                .zip(&t_fl)
+                .map(|(n, t)| format!("N={n}: {t:.1} s"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
         ratio: format!("time ∝ N^{bt:.2} (floor N^{bf:.2}); RSS ∝ N^{br:.2}"),
         goal: "linear or better".into(),
-        met: if bt.is_nan() { Met::Info } else { met(bt <= 1.1 && br <= 1.1) },
+        met: if bt.is_nan() {
+            Met::Info
+        } else {
+            met(bt <= 1.1 && br <= 1.1)
+        },
         note: format!(
             "Medians of row 1's runs; exponent b from the smallest to the largest N (t₁/t₀ = (N₁/N₀)^b). \
              Time: {}; memory: {}. RSS is the operator's peak (VmHWM) at the end of each run.",

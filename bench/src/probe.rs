@@ -31,11 +31,16 @@ pub fn run(task: &Path, traces: &Path, stream: bool) -> Result<(), String> {
         }
         return out.flush().map_err(|e| e.to_string());
     }
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(traces).map_err(|e| e.to_string())?);
+    let mut reader =
+        BufReader::with_capacity(1 << 20, File::open(traces).map_err(|e| e.to_string())?);
     let mut line = Vec::new();
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(|e| e.to_string())? == 0 {
+        if reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| e.to_string())?
+            == 0
+        {
             break;
         }
         if line.iter().all(u8::is_ascii_whitespace) {
