@@ -13,6 +13,7 @@ pub mod oss_csi;
 pub mod service;
 pub mod validate;
 pub mod validated;
+pub mod validation_error;
 pub mod volumes;
 
 #[cfg(test)]
