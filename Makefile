@@ -49,13 +49,13 @@ demo-down:
 .PHONY: bench bench-smoke
 
 # Benchmarks of issue 7, not part of the test suite: release builds, their own
-# control plane and Jaeger (/tmp/tv-bench, ports 37500+), one table printed
+# control plane and Jaeger (/tmp/tv-bench, ports 30000+), one table printed
 # and written to bench/RESULTS.md. Extra flags: `make bench BENCH_ARGS="--rows 6,7"`.
 BENCH_ARGS ?=
 bench:
 	bench/run --write bench/RESULTS.md $(BENCH_ARGS)
 
 # The harness on tiny sizes (one repetition, N = 5): fails unless every row
-# produces a figure. Its own control plane (/tmp/tv-bench-smoke, ports 37600+).
+# produces a figure. Its own control plane (/tmp/tv-bench-smoke, ports 30700+).
 bench-smoke:
 	bench/run --smoke $(BENCH_ARGS)

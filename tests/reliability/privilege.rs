@@ -1,0 +1,1 @@
+//! Reliability suite (issue 8): privilege. Filled in by its own change.
