@@ -134,7 +134,10 @@ fn rbac_is_sufficient_and_bounded_as_the_service_account() {
         .expect("SA name");
     let who = format!("--as=system:serviceaccount:{}:{sa}", ns.name);
     let can = |verb: &str, resource: &str, namespace: Option<&str>| {
-        let mut args = vec!["auth", "can-i", verb, resource, who.as_str()];
+        // `resource --subresource=status`: kubectl reads `kind/x` as a name.
+        let mut args = vec!["auth", "can-i", verb];
+        args.extend(resource.split(' '));
+        args.push(who.as_str());
         match namespace {
             Some(n) => args.extend(["--namespace", n]),
             None => args.push("--all-namespaces"),
@@ -150,8 +153,8 @@ fn rbac_is_sufficient_and_bounded_as_the_service_account() {
     );
     for (verb, resource) in [
         ("list", "evaluationtasks.traceval.dev"),
-        ("patch", "tracedservices.traceval.dev/status"),
-        ("patch", "evaluationtasks.traceval.dev/status"),
+        ("patch", "tracedservices.traceval.dev --subresource=status"),
+        ("patch", "evaluationtasks.traceval.dev --subresource=status"),
         ("create", "deployments.apps"),
         ("patch", "cronjobs.batch"),
         ("delete", "jobs.batch"),
