@@ -128,6 +128,21 @@ fn every_rendered_pod_is_hardened() {
         );
         pods += 1;
     }
+    for file in ["tracedservice.yaml", "tracedservice-arms.yaml"] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(file);
+        let text = std::fs::read_to_string(&path).expect("example");
+        let mut ts: crate::api::TracedService = serde_yaml::from_str(&text).expect("example YAML");
+        ts.metadata.namespace = Some("team-a".into());
+        ts.metadata.uid = Some("uid-1".into());
+        let svc = crate::resources::validate(&ts).expect("valid example");
+        let built = crate::resources::build(&svc, &crate::resources::BuildOptions::default());
+        let pod = pod_spec(&built.deployment);
+        containers += assert_hardened(file, pod, false);
+        assert_eq!(pod.automount_service_account_token, Some(false), "{file}");
+        pods += 1;
+    }
     for (file, pod) in evaluation_pods() {
         containers += assert_hardened(&file, &pod, false);
         assert_eq!(
@@ -138,7 +153,7 @@ fn every_rendered_pod_is_hardened() {
         pods += 1;
     }
     eprintln!("{pods} pod specs, {containers} containers checked");
-    assert!(pods >= 8);
+    assert!(pods >= 10);
 }
 
 #[test]
