@@ -168,6 +168,18 @@ async fn generated_opentelemetry_command_starts_the_traced_app() {
     for (name, value) in resolve_env(&app, &fields, &secret_values) {
         command.env(name, value);
     }
+    // The pod's packages volume (PYTHONPATH, and PIP_TARGET for the
+    // bootstrap step) is the venv itself here, which has the packages.
+    assert_eq!(
+        app.env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "PIP_TARGET")
+            .and_then(|e| e.value.as_deref()),
+        Some("/opt/traceval/python"),
+        "the bootstrap step installs into the packages volume (read-only root)"
+    );
+    command.env_remove("PIP_TARGET");
     // What differs from the pod: where the LLM API is and which port to bind.
     command
         .env("DASHSCOPE_HTTP_BASE_URL", format!("{standin_url}/api/v1"))

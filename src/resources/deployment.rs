@@ -17,6 +17,9 @@ use super::command::{
 use super::env::app_env;
 use super::hash::SPEC_HASH_ANNOTATION;
 use super::meta::{labels, object_meta, selector_labels};
+use super::security::{
+    TMP_MOUNT, container_security_context, pod_security_context, tmp_volume, tmp_volume_mount,
+};
 use super::validate::ValidatedTracedService;
 use super::volumes::{sync_containers, volume_mounts, volumes};
 
@@ -39,9 +42,24 @@ pub fn deployment(svc: &ValidatedTracedService, options: &BuildOptions) -> Deplo
         });
         mounts.push(packages_volume_mount());
     }
+    // Every container gets a writable /tmp (unless the user mounts one there).
+    let tmp = !mounts.iter().any(|m| m.mount_path == TMP_MOUNT);
+    if tmp {
+        volumes.push(tmp_volume());
+        mounts.push(tmp_volume_mount());
+    }
     let init_containers: Vec<Container> = sync_containers(svc, &options.oss_sync_image)
         .into_iter()
         .chain(pip)
+        .map(|mut c| {
+            if tmp {
+                c.volume_mounts
+                    .get_or_insert_default()
+                    .push(tmp_volume_mount());
+            }
+            c.security_context = Some(container_security_context(true));
+            c
+        })
         .collect();
     let app = Container {
         name: APP_CONTAINER.to_owned(),
@@ -65,6 +83,7 @@ pub fn deployment(svc: &ValidatedTracedService, options: &BuildOptions) -> Deplo
         }),
         resources: svc.resources.clone(),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        security_context: Some(container_security_context(!svc.writable_root)),
         ..Container::default()
     };
     let mut pod_labels = svc.network.pod_labels.clone();
@@ -90,6 +109,9 @@ pub fn deployment(svc: &ValidatedTracedService, options: &BuildOptions) -> Deplo
                     init_containers: (!init_containers.is_empty()).then_some(init_containers),
                     volumes: (!volumes.is_empty()).then_some(volumes),
                     service_account_name: svc.service_account_name.clone(),
+                    // The app gets an API token only with an account of its own.
+                    automount_service_account_token: Some(svc.service_account_name.is_some()),
+                    security_context: Some(pod_security_context(svc.run_as_user)),
                     node_selector: (!svc.node_selector.is_empty())
                         .then(|| svc.node_selector.clone()),
                     tolerations: (!svc.tolerations.is_empty()).then(|| svc.tolerations.clone()),

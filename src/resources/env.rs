@@ -15,6 +15,15 @@ pub fn app_env(svc: &ValidatedTracedService) -> Vec<EnvVar> {
             // The probes' bootstrap steps run pip too.
             defaults.push(value("PIP_INDEX_URL", &index.url));
         }
+        if matches!(
+            svc.tracing.as_ref().map(|t| &t.probe),
+            Some(ProbeSettings::Arms(_) | ProbeSettings::OpenTelemetry)
+        ) {
+            // The bootstrap step pip-installs instrumentations: into the
+            // packages volume, as the root filesystem is read-only and the
+            // pod runs as non-root.
+            defaults.push(value("PIP_TARGET", PACKAGES_DIR));
+        }
     }
     if let Some(tracing) = &svc.tracing {
         defaults.extend(tracing_env(svc, tracing));

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod meta;
 pub mod network_policy;
 pub mod oss_csi;
+pub mod security;
 pub mod service;
 pub mod validate;
 pub mod validated;

@@ -14,7 +14,7 @@ use super::endpoint::Endpoint;
 use super::hash::spec_hash;
 pub use super::validated::*;
 pub use super::validation_error::ValidationError;
-use crate::api::tracedservice::{Mount, OssMode, Probe, TracedService};
+use crate::api::tracedservice::{DEFAULT_RUN_AS_USER, Mount, OssMode, Probe, TracedService};
 
 /// pip requirements installed for `probe: opentelemetry` unless `tracing.probePackages` is set:
 /// a pinned, coherent set (distro 0.66b1 with SDK 1.45.1; 0.66b2's bootstrap is broken).
@@ -88,6 +88,8 @@ pub fn validate(ts: &TracedService) -> Result<ValidatedTracedService, Validation
         mounts: validate_mounts(&spec.mounts)?,
         tracing,
         network: validate_network(&spec.network)?,
+        run_as_user: spec.security.run_as_user.unwrap_or(DEFAULT_RUN_AS_USER),
+        writable_root: spec.security.writable_root_filesystem,
         spec_hash: spec_hash(spec),
         name,
         namespace,

@@ -52,6 +52,10 @@ pub struct ValidatedTracedService {
     pub tracing: Option<Tracing>,
     /// Network isolation.
     pub network: Network,
+    /// Non-root user of the pods.
+    pub run_as_user: i64,
+    /// The app container's root filesystem is writable.
+    pub writable_root: bool,
     /// Hash of everything that shapes the pods (all of the spec but replicas).
     pub spec_hash: String,
 }

@@ -78,7 +78,7 @@ that score back from the judge. (The marker does not make the app's own call a
 judge request: markers are removed before looking for ``score``.)
 
 ``JUDGE_FAULT=<kind>[*N]`` in a judge request's messages injects fault
-``<kind>`` (429, 500, timeout, malformed) into the first N judge requests with
+``<kind>`` (429, 500, timeout, malformed, truncated, nonjson) into the first N judge requests with
 the same messages (N omitted = every one), then answers normally: e.g.
 ``JUDGE_FAULT=429*2`` exercises a retry path end to end. It is ignored in
 non-judge requests, so it passes through the sample app untouched.
@@ -87,18 +87,23 @@ Faults
 ------
 Applied to the two APIs only (after the auth check), in this precedence:
 
-1. header ``X-Standin-Fault: 429|500|timeout|malformed|none``;
+1. header ``X-Standin-Fault: 429|500|timeout|malformed|truncated|nonjson|none``;
 2. a ``JUDGE_FAULT`` marker (above);
 3. random draw: one ``random.Random(seed)`` draw per authorised, well-formed
    API request (drawn even when 1. or 2. decide), compared against the
-   cumulative rates 429, 500, timeout, malformed (in that order). With a
+   cumulative rates 429, 500, timeout, malformed, truncated, nonjson (in that
+   order; the last two were added after the others, so older seeds repeat). With a
    fixed seed and the same request order the fault sequence repeats.
 
 Kinds: ``429`` -> status 429 with ``Retry-After: <--retry-after>`` and the API's
 rate-limit error body; ``500`` -> status 500 with an internal-error body;
 ``timeout`` -> the response is held for ``--hang-s`` seconds (default 30,
 bounded; released early on shutdown) and then answered 504; ``malformed`` ->
-status 200, JSON content type, body cut to half of a valid reply (not JSON).
+status 200, JSON content type, body cut to half of a valid reply (not JSON);
+``truncated`` -> status 200 with the full reply's Content-Length, but only
+half of the body is sent before the connection is closed (a reply cut in
+transit); ``nonjson`` -> status 200, ``text/html`` content type, an HTML error
+page (what a misconfigured proxy or gateway answers).
 
 Stats
 -----
@@ -111,8 +116,9 @@ Configuration (flag, env var, default)
 --------------------------------------
 --host LLM_STANDIN_HOST 127.0.0.1; --port LLM_STANDIN_PORT 0 (0 = pick a free
 port); --latency-ms LLM_STANDIN_LATENCY_MS 0; --seed LLM_STANDIN_SEED 0;
---fault-rate-429 / -500 / -timeout / -malformed (LLM_STANDIN_FAULT_RATE_429,
-..._500, ..._TIMEOUT, ..._MALFORMED) 0; --retry-after LLM_STANDIN_RETRY_AFTER 1;
+--fault-rate-429 / -500 / -timeout / -malformed / -truncated / -nonjson
+(LLM_STANDIN_FAULT_RATE_429, ..._500, ..._TIMEOUT, ..._MALFORMED,
+..._TRUNCATED, ..._NONJSON) 0; --retry-after LLM_STANDIN_RETRY_AFTER 1;
 --hang-s LLM_STANDIN_HANG_S 30.
 
 On start it prints exactly one line ``listening on HOST:PORT`` to stdout and
@@ -134,11 +140,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DASHSCOPE_PATH = "/api/v1/services/aigc/text-generation/generation"
 OPENAI_PATHS = ("/v1/chat/completions", "/compatible-mode/v1/chat/completions")
-FAULT_KINDS = ("429", "500", "timeout", "malformed")
+FAULT_KINDS = ("429", "500", "timeout", "malformed", "truncated", "nonjson")
 MAX_BODY = 8 * 1024 * 1024
 
 _SCORE_RE = re.compile(r"EXPECT_SCORE=([A-Za-z]+|[-+]?\d+(?:\.\d+)?)")
-_JUDGE_FAULT_RE = re.compile(r"JUDGE_FAULT=(429|500|timeout|malformed)(?:\*(\d+))?")
+_JUDGE_FAULT_RE = re.compile(r"JUDGE_FAULT=(429|500|timeout|malformed|truncated|nonjson)(?:\*(\d+))?")
 _SCORE_WORD_RE = re.compile(r"\bscore\b", re.IGNORECASE)
 
 
@@ -256,7 +262,9 @@ class Config(object):
         self.hang_s = args.hang_s
         self.rates = [("429", args.fault_rate_429), ("500", args.fault_rate_500),
                       ("timeout", args.fault_rate_timeout),
-                      ("malformed", args.fault_rate_malformed)]
+                      ("malformed", args.fault_rate_malformed),
+                      ("truncated", args.fault_rate_truncated),
+                      ("nonjson", args.fault_rate_nonjson)]
 
 
 class StandinServer(ThreadingHTTPServer):
@@ -367,6 +375,20 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _send_truncated(self, status, body):
+        """Announces all of ``body`` but sends half of it, then closes."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -481,7 +503,13 @@ class Handler(BaseHTTPRequestHandler):
             if fault == "malformed":
                 data = data[: len(data) // 2]
             self.server.count(path, status, fault, judge=judge)
-            self._send(status, data)
+            if fault == "truncated":
+                self._send_truncated(status, data)
+            elif fault == "nonjson":
+                page = b"<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
+                self._send(status, page, content_type="text/html")
+            else:
+                self._send(status, data)
         self._log(status, fault)
 
     def _drain(self):

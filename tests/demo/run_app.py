@@ -79,6 +79,7 @@ def main():
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
     env.update(resolve_env(container, args.namespace, deployment["metadata"]["name"] + "-local"))
     env["PYTHONPATH"] = ""  # the packages volume is the venv here
+    env.pop("PIP_TARGET", None)  # so the probe's bootstrap step installs into the venv
     for item in args.set:
         name, value = item.split("=", 1)
         env[name] = value

@@ -201,6 +201,28 @@ def test_fault_header_malformed(standin):
     assert r.text.startswith('{"id": "chatcmpl-')
 
 
+def test_fault_header_truncated(standin):
+    r = requests.post(standin.url + OAI_PATHS[0], json=oai_body("hi"), timeout=10, stream=True,
+                      headers=dict(AUTH, **{"X-Standin-Fault": "truncated"}))
+    assert r.status_code == 200
+    announced = int(r.headers["Content-Length"])
+    received = b""
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        for chunk in r.iter_content(64):
+            received += chunk
+    assert 0 < len(received) < announced
+    assert standin.stats()["by_fault"] == {"truncated": 1}
+
+
+def test_fault_header_nonjson(standin):
+    r = oai(standin, oai_body("hi"), headers=dict(AUTH, **{"X-Standin-Fault": "nonjson"}))
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/html"
+    assert r.text.startswith("<html>")
+    with pytest.raises(ValueError):
+        json.loads(r.text)
+
+
 def test_fault_header_timeout(procs):
     s = start_standin(procs, "--hang-s", "3")
     t0 = time.monotonic()

@@ -3,6 +3,7 @@
 
 mod mounts;
 mod network;
+mod security;
 mod status;
 mod tracing;
 
@@ -16,6 +17,7 @@ pub use self::mounts::{
     ConfigMapSource, EmptyDirSource, Mount, OssMode, OssSource, PvcSource, SecretRef, SecretSource,
 };
 pub use self::network::{EgressPort, EgressRule, IngressSource, NetworkSpec, PortProtocol};
+pub use self::security::{DEFAULT_RUN_AS_USER, SecuritySpec};
 pub use self::status::{
     Condition, ConditionReason, ConditionStatus, ConditionType, Phase, TracedServiceStatus,
 };
@@ -153,6 +155,10 @@ pub struct TracedServiceSpec {
     /// Network isolation (the seed's VPC/security group) and pod metadata pass-through.
     #[serde(default)]
     pub network: NetworkSpec,
+
+    /// The pods' user and root filesystem; hardened defaults when unset.
+    #[serde(default, skip_serializing_if = "SecuritySpec::is_default")]
+    pub security: SecuritySpec,
 }
 
 fn default_port() -> i32 {
@@ -178,6 +184,7 @@ impl TracedServiceSpec {
             mounts: Vec::new(),
             tracing: None,
             network: NetworkSpec::default(),
+            security: SecuritySpec::default(),
         }
     }
 }

@@ -2,10 +2,7 @@
 //! --namespace NS --name TASK` under the task's own ServiceAccount, with the
 //! judge token only as a secretKeyRef env var.
 
-use k8s_openapi::api::core::v1::{
-    Capabilities, Container, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
-    SeccompProfile, SecurityContext,
-};
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -13,6 +10,7 @@ use super::validate::ValidatedTask;
 use super::{EvaluationOptions, labels, names};
 use crate::evaluate::judge::config::TOKEN_ENV;
 use crate::resources::env::{secret_ref, value};
+use crate::resources::security::{container_security_context, pod_security_context};
 
 /// Name of the evaluator container.
 pub const EVALUATOR_CONTAINER: &str = "evaluate";
@@ -66,15 +64,7 @@ pub fn pod_template(task: &ValidatedTask, options: &EvaluationOptions) -> PodTem
             limits: Some([("memory".to_owned(), quantity("512Mi"))].into()),
             ..ResourceRequirements::default()
         }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(container_security_context(true)),
         ..Container::default()
     };
     PodTemplateSpec {
@@ -84,17 +74,10 @@ pub fn pod_template(task: &ValidatedTask, options: &EvaluationOptions) -> PodTem
         }),
         spec: Some(PodSpec {
             service_account_name: Some(names::rbac_name(&task.name)),
+            // The evaluator needs its token: it reads its task and writes its status.
             automount_service_account_token: Some(true),
             restart_policy: Some("Never".to_owned()),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(EVALUATOR_UID),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".to_owned(),
-                    ..SeccompProfile::default()
-                }),
-                ..PodSecurityContext::default()
-            }),
+            security_context: Some(pod_security_context(EVALUATOR_UID)),
             containers: vec![container],
             ..PodSpec::default()
         }),

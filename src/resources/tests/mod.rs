@@ -5,6 +5,7 @@ mod env;
 mod mounts;
 mod network;
 mod objects;
+mod security;
 mod validation;
 
 use std::path::PathBuf;

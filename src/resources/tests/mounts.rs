@@ -115,6 +115,7 @@ fn every_mount_source_becomes_its_volume() {
             ("mount-2", "/etc/app"),
             ("mount-3", "/etc/secrets"),
             ("mount-4", "/scratch"),
+            ("traceval-tmp", "/tmp"),
         ]
     );
 }

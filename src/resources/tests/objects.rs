@@ -121,7 +121,13 @@ fn deployment_carries_pod_settings() {
     );
     assert!(app.readiness_probe.is_some());
     assert_eq!(pod.init_containers, None);
-    assert_eq!(pod.volumes, None);
+    let volumes: Vec<&str> = pod
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(volumes, ["traceval-tmp"], "only the writable /tmp");
 }
 
 #[test]
