@@ -1,7 +1,8 @@
 //! The JSON lines the front doors print, and a run over many traces.
 //!
 //! - `traceval extract`: one line per trace,
-//!   `{"traceId","query","answer","contexts"}`.
+//!   `{"traceId","query","answer","contexts"}` (and `"error"` when spans of
+//!   the trace could not be read).
 //! - `traceval evaluate`: one line per evaluated or failed trace,
 //!   `{"traceId","query","answer","contexts","scores":{...},"error"}`
 //!   (see [`TraceResult`]), then the summary
@@ -31,6 +32,9 @@ pub struct ExtractLine<'a> {
     pub answer: Option<&'a str>,
     /// The contexts found.
     pub contexts: &'a [String],
+    /// Why the trace is incomplete (spans that could not be read); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
 }
 
 impl<'a> From<&'a Extracted> for ExtractLine<'a> {
@@ -40,6 +44,7 @@ impl<'a> From<&'a Extracted> for ExtractLine<'a> {
             query: e.query.as_deref(),
             answer: e.answer.as_deref(),
             contexts: &e.contexts,
+            error: None,
         }
     }
 }
