@@ -44,8 +44,9 @@ pub struct BadSpan {
 }
 
 /// Reads documents from `reader`, handing each to `on_document`. Only
-/// errors of the reader itself and input that is not JSON at all (or is
-/// truncated) stop the reading; see [`Parsed`] for the rest.
+/// errors of the reader itself stop the reading; input that is not JSON
+/// (to the end of its line, or a truncated document) is handed on as one
+/// unattributed error, and see [`Parsed`] for the rest.
 pub fn read_documents<R: BufRead>(
     mut reader: R,
     origin: &str,
@@ -94,24 +95,22 @@ pub fn read_documents<R: BufRead>(
                 retry_at = buffer.len() * 2;
                 continue;
             }
-            Err(e) if e.is_eof() || e.is_io() => return Err(position.error(&e)),
+            Err(e) if e.is_io() => return Err(position.error(&e)),
             Err(e) if e.is_syntax() && e.to_string().starts_with("trailing characters") => {
                 let consumed = several(&buffer, &position, at_end, on_document)?;
-                let (done, rest) = buffer.split_at(consumed);
-                let newlines = done.iter().filter(|b| **b == b'\n').count();
-                column = match done.iter().rposition(|b| *b == b'\n') {
-                    Some(i) => done.len() - i - 1,
-                    None => column + done.len(),
-                };
-                line += newlines;
-                buffer = rest.to_vec();
+                let next = position.after(&buffer[..consumed]);
+                (line, column) = (next.line, next.column);
+                buffer.drain(..consumed);
                 retry_at = 0;
                 if buffer.iter().all(u8::is_ascii_whitespace) && at_end {
                     return Ok(());
                 }
                 continue;
             }
-            Err(e) if e.is_syntax() => return Err(position.error(&e)),
+            Err(e) if e.is_syntax() || e.is_eof() => on_document(Parsed {
+                unattributed: vec![position.error(&e)],
+                ..Parsed::default()
+            })?,
             Err(e) => on_document(salvage(&buffer, &position, &e))?,
         }
         line += buffer.iter().filter(|b| **b == b'\n').count();
@@ -131,7 +130,23 @@ struct Position<'a> {
     column: usize,
 }
 
-impl Position<'_> {
+impl<'a> Position<'a> {
+    /// The position just after `skipped`, which starts here.
+    fn after(&self, skipped: &[u8]) -> Position<'a> {
+        let (line, column) = match skipped.iter().rposition(|b| *b == b'\n') {
+            Some(i) => (
+                self.line + skipped.iter().filter(|b| **b == b'\n').count(),
+                skipped.len() - i - 1,
+            ),
+            None => (self.line, self.column + skipped.len()),
+        };
+        Position {
+            origin: self.origin,
+            line,
+            column,
+        }
+    }
+
     /// `error` (positioned within the buffer) positioned within the input.
     fn error(&self, error: &serde_json::Error) -> SourceError {
         let mut out = malformed(self.origin, error);
@@ -168,11 +183,20 @@ fn several(
                         envelope: Some(envelope),
                         ..Parsed::default()
                     })?,
-                    Err(e) => on_document(salvage(bytes, position, &e))?,
+                    Err(e) => on_document(salvage(bytes, &position.after(&buffer[..start]), &e))?,
                 }
             }
             Some(Err(e)) if e.is_eof() && !at_end => return Ok(consumed),
-            Some(Err(e)) => return Err(position.error(&e)),
+            Some(Err(e)) if e.is_io() => return Err(position.error(&e)),
+            Some(Err(e)) => {
+                // Not JSON from here to the end of the buffer (a line, or
+                // what was read of a document): that much is lost.
+                on_document(Parsed {
+                    unattributed: vec![position.error(&e)],
+                    ..Parsed::default()
+                })?;
+                return Ok(buffer.len());
+            }
         }
     }
 }

@@ -211,3 +211,6 @@ mod tests {
         assert!(bad_id.to_string().contains("invalid trace ID"), "{bad_id}");
     }
 }
+
+#[cfg(test)]
+mod stream_tests;
