@@ -74,7 +74,11 @@ pub fn write_line<W: Write + ?Sized, T: Serialize>(out: &mut W, value: &T) -> io
     out.write_all(b"\n")
 }
 
-/// Evaluates `traces` with at most the judge's concurrency in flight,
+/// Traces evaluated at once per judge request allowed in flight.
+const TRACES_PER_PERMIT: usize = 4;
+
+/// Evaluates `traces` with at most [`TRACES_PER_PERMIT`] × the judge's
+/// concurrency in flight (requests are bounded by the judge itself),
 /// handing each result to `on_result` in input order as soon as it and
 /// every earlier one are done. `skipped` counts traces already passed over
 /// (by sampling); traces the engine skips are added to it.
@@ -92,7 +96,14 @@ where
         ..Summary::default()
     };
     let mut totals = Totals::default();
-    let in_flight = engine.judge().max_concurrency().max(1);
+    // Results leave in input order, so a trace whose judge call is retried
+    // holds the traces after it; with more traces than judge permits in
+    // flight, the permits stay busy meanwhile.
+    let in_flight = engine
+        .judge()
+        .max_concurrency()
+        .max(1)
+        .saturating_mul(TRACES_PER_PERMIT);
     let mut outcomes = futures::stream::iter(traces)
         .map(|trace| engine.evaluate(trace))
         .buffered(in_flight);
