@@ -313,3 +313,90 @@ async fn evaluate_reads_traces_from_jaeger_api_v3() {
         (json!(1), json!(1))
     );
 }
+
+/// `one-bad-span.jsonl` is `rag.jsonl` with the Hamlet trace's `retrieve`
+/// span missing its `spanId`: that trace is failed with where and why, the
+/// others are read, extracted and evaluated as usual, and the judge is not
+/// asked about the bad trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unreadable_span_fails_its_trace_only() {
+    let dir = workdir("one_bad_span");
+    let t = write(&dir, "task.yaml", &task("", RAG_EXTRACTION, ALL_OF_2025));
+    let traces = fixture("one-bad-span.jsonl");
+
+    let extract = run(args(&[
+        "extract",
+        "--task",
+        t.to_str().unwrap(),
+        "--traces",
+        &traces,
+    ]))
+    .await;
+    assert!(
+        extract.status.success(),
+        "{}",
+        String::from_utf8_lossy(&extract.stderr)
+    );
+    let found = by_trace(&lines(&extract.stdout));
+    assert_eq!(found.len(), 3, "every trace has its line");
+    assert_eq!(
+        found[FRANCE].get("error"),
+        None,
+        "a good trace's line is as before"
+    );
+    let reason = found[HAMLET]["error"]
+        .as_str()
+        .expect("the bad trace says why");
+    assert!(
+        reason.contains("one-bad-span.jsonl:3:") && reason.contains("spanId"),
+        "{reason}"
+    );
+
+    let judge = JudgeStandIn::start(Faults::default()).await;
+    let out = run(args(&[
+        "evaluate",
+        "--task",
+        t.to_str().unwrap(),
+        "--traces",
+        &traces,
+        "--judge-url",
+        &judge.url,
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut printed = lines(&out.stdout);
+    let summary = printed.pop().expect("a summary line");
+    let results = by_trace(&printed);
+    assert_eq!(results.len(), 2);
+    assert_france(&results[FRANCE], true);
+    let hamlet = &results[HAMLET];
+    assert!(
+        hamlet["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("spanId")),
+        "{hamlet}"
+    );
+    assert_eq!(
+        hamlet["scores"],
+        json!({}),
+        "no score for a trace missing a span"
+    );
+    assert_eq!(
+        (
+            &summary["evaluated"],
+            &summary["failed"],
+            &summary["skipped"]
+        ),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    let seen = judge.seen();
+    assert!(!seen.is_empty(), "the good trace was judged");
+    assert!(
+        seen.iter().all(|s| !s.question.contains("Hamlet")),
+        "the bad trace was not judged"
+    );
+}

@@ -248,7 +248,8 @@ fn row9_inner(ctx: &Ctx) -> Result<Vec<Row>, String> {
         note: format!(
             "{n} generated RAG traces sent to Jaeger v2 (in-memory) over OTLP/HTTP JSON ({load_s:.0} s \
              to load and see them all), spread over one hour starting two hours ago. `traceval evaluate` \
-             with `traceSource.jaeger` (page size 1000, window split on full pages), probability sampling \
+             with `traceSource.jaeger` (page size 1000; a sub-window is halved on a full page and widened when \
+             sparse; traces sampled while paging), probability sampling \
              {ratio} ({picked} traces judged by the instant stand-in), whole process timed. RSS bounded \
              = grows less than 1.5× when the window holds 4× the traces."
         ),

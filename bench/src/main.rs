@@ -13,7 +13,6 @@ mod machine;
 mod measure;
 mod operator;
 mod operator_rows;
-mod probe;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -46,19 +45,6 @@ enum Command {
         /// `Retry-After` seconds sent with each 429; none when unset.
         #[arg(long)]
         retry_after: Option<u32>,
-    },
-    /// Row 8's fix, tried on traceval's library: extract like `traceval
-    /// extract` (`--mode current`) or line by line from slices (`stream`).
-    ExtractProbe {
-        /// The task manifest.
-        #[arg(long)]
-        task: PathBuf,
-        /// OTLP/JSON lines.
-        #[arg(long)]
-        traces: PathBuf,
-        /// `current` or `stream`.
-        #[arg(long, default_value = "stream")]
-        mode: String,
     },
 }
 
@@ -212,15 +198,6 @@ fn main() -> std::process::ExitCode {
             })
         }
         Command::Run(args) => run(args),
-        Command::ExtractProbe { task, traces, mode } => {
-            match probe::run(&task, &traces, mode == "stream") {
-                Ok(()) => std::process::ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tvbench extract-probe: {e}");
-                    std::process::ExitCode::FAILURE
-                }
-            }
-        }
     }
 }
 

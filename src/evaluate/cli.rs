@@ -102,7 +102,8 @@ impl CliError {
 /// `traceval extract` for `main`: stdout, errors on stderr; the exit code.
 pub fn run_extract(args: &ExtractArgs) -> u8 {
     let stdout = std::io::stdout();
-    match extract(args, &mut stdout.lock()) {
+    let mut out = BufWriter::new(stdout.lock());
+    match extract(args, &mut out) {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("traceval extract: {error}");
@@ -151,23 +152,46 @@ pub(crate) fn output_error(e: std::io::Error) -> CliError {
     CliError::Run(format!("cannot write results: {e}"))
 }
 
-/// Runs `traceval extract`, writing one line per trace to `out`. Nothing is
-/// written unless the whole file parses.
+/// Runs `traceval extract`, writing one line per trace to `out` as soon as
+/// the trace is complete (see [`super::source::assemble`]). Input that is
+/// not OTLP/JSON stops the run with an input error; lines already written
+/// stay (with one trace per line, none is written before the fourth line
+/// after it has parsed).
 pub fn extract(args: &ExtractArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let task = task::load(&args.task).map_err(|e| CliError::Input(e.to_string()))?;
     let extractor =
         Extractor::new(&task.spec.extraction).map_err(|e| CliError::Input(e.to_string()))?;
-    let traces = super::source::read_traces(&args.traces).map_err(source_error)?;
-    if args.spans {
-        for span in traces.iter().flat_map(|t| &t.spans) {
-            write_line(out, &span.to_json()).map_err(output_error)?;
+    let mut write_failure: Option<std::io::Error> = None;
+    let mut write = |trace: Trace| -> std::io::Result<()> {
+        let reason = trace.unreadable_reason();
+        if args.spans {
+            if let Some(reason) = &reason {
+                tracing::warn!(trace_id = %trace.trace_id, %reason, "spans could not be read");
+            }
+            for span in &trace.spans {
+                write_line(out, &span.to_json())?;
+            }
+            return Ok(());
         }
-        return out.flush().map_err(output_error);
+        let found = extractor.extract(&trace);
+        let mut line = ExtractLine::from(&found);
+        line.error = reason.as_deref();
+        write_line(out, &line)
+    };
+    let read = super::source::for_each_trace(&args.traces, &mut |trace| {
+        write(trace).map_err(|e| {
+            let stop = SourceError::Read {
+                path: "the output".into(),
+                source: std::io::Error::new(e.kind(), e.to_string()),
+            };
+            write_failure = Some(e);
+            stop
+        })
+    });
+    if let Some(e) = write_failure {
+        return Err(output_error(e));
     }
-    for trace in &traces {
-        let found = extractor.extract(trace);
-        write_line(out, &ExtractLine::from(&found)).map_err(output_error)?;
-    }
+    read.map_err(source_error)?;
     out.flush().map_err(output_error)
 }
 
@@ -308,8 +332,17 @@ async fn pick_traces(
         start_min: sampler.start(),
         start_max: end,
     };
-    let traces = source.find_traces(&query).await.map_err(source_error)?;
-    let selection = sampler.select(traces);
+    // Sampled while reading: only the sample is held, not the window.
+    let mut picker = sampler.picker();
+    source
+        .scan_traces(&query, &mut |trace| picker.offer(trace))
+        .await
+        .map_err(source_error)?;
+    let mut selection = picker.finish();
+    if live {
+        // A trace store's traces are evaluated in start order.
+        selection.selected.sort_by_key(Trace::start_time_unix_nano);
+    }
     Ok(Picked {
         traces: selection.selected,
         skipped: selection.skipped as u64,

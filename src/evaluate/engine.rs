@@ -1,5 +1,7 @@
 //! One trace through the evaluator: extract → judge → metrics.
 //!
+//! - A span of the trace could not be read: failed, with where and why
+//!   (no judge request).
 //! - No span matches the query or the answer selector: the trace does not
 //!   contain the evaluated operation and is skipped.
 //! - Query or answer not found in matching spans: failed, with the reason.
@@ -90,6 +92,18 @@ impl Engine {
     pub async fn evaluate_with_contact(&self, trace: &Trace) -> (Outcome, JudgeContact) {
         let mut contact = JudgeContact::default();
         let extracted = self.extractor.extract(trace);
+        if let Some(reason) = trace.unreadable_reason() {
+            // Scores from a trace missing spans could mislead: report it failed.
+            let result = TraceResult {
+                trace_id: extracted.trace_id,
+                query: extracted.query,
+                answer: extracted.answer,
+                contexts: extracted.contexts,
+                scores: Scores::default(),
+                error: Some(reason),
+            };
+            return (Outcome::Done(result), contact);
+        }
         if !extracted.query_span_found && !extracted.answer_span_found {
             let skipped = Outcome::Skipped {
                 trace_id: extracted.trace_id,

@@ -120,8 +120,14 @@ impl Rule {
 
     /// The values this rule finds in one span, as text.
     fn values(&self, span: &Span) -> Vec<String> {
-        let object = span.to_json();
-        let found = self.path.select(&object);
+        let whole;
+        let object = if self.path.reaches_resource() {
+            whole = span.to_json();
+            &whole
+        } else {
+            span.without_resource()
+        };
+        let found = self.path.select(object);
         let Some(value_path) = &self.value_path else {
             return found.into_iter().map(jsonpath::as_text).collect();
         };

@@ -19,6 +19,7 @@ use super::pyrepr;
 pub struct Path {
     text: String,
     query: JsonPath,
+    reaches_resource: bool,
 }
 
 impl Path {
@@ -35,7 +36,16 @@ impl Path {
         Ok(Self {
             text: text.to_owned(),
             query,
+            reaches_resource: reaches_resource(&jsonpath),
         })
+    }
+
+    /// Whether the path may select something under the root's `resource`
+    /// member (or the root itself). Only a path that starts with a plain
+    /// member name other than `resource` (`$.attributes...`,
+    /// `$['name']...`) is known not to.
+    pub fn reaches_resource(&self) -> bool {
+        self.reaches_resource
     }
 
     /// The path as written.
@@ -52,6 +62,24 @@ impl Path {
             .filter(|v| !v.is_null())
             .collect()
     }
+}
+
+/// See [`Path::reaches_resource`].
+fn reaches_resource(jsonpath: &str) -> bool {
+    let first = if let Some(rest) = jsonpath.strip_prefix("$.") {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let next = rest[end..].chars().next();
+        (end > 0 && matches!(next, None | Some('.' | '['))).then(|| &rest[..end])
+    } else if let Some(rest) = jsonpath.strip_prefix("$['") {
+        rest.find("']")
+            .map(|end| &rest[..end])
+            .filter(|name| !name.contains(['\\', '\'']))
+    } else {
+        None
+    };
+    first.is_none_or(|name| name == "resource")
 }
 
 /// Converts the seed's dotted form to JSONPath (see the module documentation).

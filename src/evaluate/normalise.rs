@@ -29,8 +29,8 @@ pub struct Span {
     pub start_time_unix_nano: u64,
     /// End time, nanoseconds since the Unix epoch.
     pub end_time_unix_nano: u64,
-    /// The span object without `resource`.
-    fields: Map<String, Value>,
+    /// The span object without `resource` (always a JSON object).
+    fields: Value,
     resource: Arc<Value>,
 }
 
@@ -52,8 +52,17 @@ impl Span {
     /// The full span object the extraction paths are evaluated on.
     pub fn to_json(&self) -> Value {
         let mut object = self.fields.clone();
-        object.insert("resource".to_owned(), (*self.resource).clone());
-        Value::Object(object)
+        if let Value::Object(map) = &mut object {
+            map.insert("resource".to_owned(), (*self.resource).clone());
+        }
+        object
+    }
+
+    /// The span object without its `resource` member, borrowed: what a
+    /// path that cannot reach `resource` may be evaluated on instead of
+    /// [`Span::to_json`].
+    pub fn without_resource(&self) -> &Value {
+        &self.fields
     }
 }
 
@@ -64,16 +73,55 @@ pub struct Trace {
     pub trace_id: String,
     /// Its spans.
     pub spans: Vec<Span>,
+    /// Spans of this trace that could not be read; a trace with any is
+    /// reported as failed, with their reasons.
+    pub unreadable: Vec<UnreadableSpan>,
+}
+
+/// A span of a known trace that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableSpan {
+    /// What is wrong, and where.
+    pub reason: String,
+    /// Its start, when that much could be read.
+    pub start_time_unix_nano: Option<u64>,
 }
 
 impl Trace {
-    /// The earliest span start, nanoseconds since the Unix epoch (0 without spans).
+    /// A trace without spans yet.
+    pub fn new(trace_id: String) -> Self {
+        Self {
+            trace_id,
+            spans: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// The earliest span start (of readable spans and unreadable ones
+    /// whose start could be read), nanoseconds since the Unix epoch (0
+    /// without spans).
     pub fn start_time_unix_nano(&self) -> u64 {
         self.spans
             .iter()
             .map(|s| s.start_time_unix_nano)
+            .chain(
+                self.unreadable
+                    .iter()
+                    .filter_map(|u| u.start_time_unix_nano),
+            )
             .min()
             .unwrap_or(0)
+    }
+
+    /// Why the trace cannot be evaluated as read: its unreadable spans.
+    pub fn unreadable_reason(&self) -> Option<String> {
+        (!self.unreadable.is_empty()).then(|| {
+            self.unreadable
+                .iter()
+                .map(|u| u.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 
     /// `service.name` of the first span's resource, if any.
@@ -94,16 +142,7 @@ pub struct TraceCollector {
 impl TraceCollector {
     /// Normalises the spans of one document and adds them to their traces.
     pub fn add(&mut self, envelope: Envelope) {
-        for resource_spans in envelope.resource_spans {
-            let resource = Arc::new(Value::Object(attributes(
-                resource_spans.resource.unwrap_or_default().attributes,
-            )));
-            for scope_spans in resource_spans.scope_spans {
-                for span in scope_spans.spans {
-                    self.push(normalise(span, &resource));
-                }
-            }
-        }
+        spans_of(envelope, |span| self.push(span));
     }
 
     fn push(&mut self, span: Span) {
@@ -111,10 +150,9 @@ impl TraceCollector {
             Some(&i) => self.traces[i].spans.push(span),
             None => {
                 self.index.insert(span.trace_id.clone(), self.traces.len());
-                self.traces.push(Trace {
-                    trace_id: span.trace_id.clone(),
-                    spans: vec![span],
-                });
+                let mut trace = Trace::new(span.trace_id.clone());
+                trace.spans.push(span);
+                self.traces.push(trace);
             }
         }
     }
@@ -132,6 +170,20 @@ impl TraceCollector {
     /// The traces, in order of first appearance.
     pub fn finish(self) -> Vec<Trace> {
         self.traces
+    }
+}
+
+/// Normalises the spans of one document, in document order.
+pub fn spans_of(envelope: Envelope, mut each: impl FnMut(Span)) {
+    for resource_spans in envelope.resource_spans {
+        let resource = Arc::new(Value::Object(attributes(
+            resource_spans.resource.unwrap_or_default().attributes,
+        )));
+        for scope_spans in resource_spans.scope_spans {
+            for span in scope_spans.spans {
+                each(normalise(span, &resource));
+            }
+        }
     }
 }
 
@@ -187,7 +239,7 @@ fn normalise(span: otlp::Span, resource: &Arc<Value>) -> Span {
         name: span.name,
         start_time_unix_nano: span.start_time_unix_nano.0,
         end_time_unix_nano: span.end_time_unix_nano.0,
-        fields,
+        fields: Value::Object(fields),
         resource: Arc::clone(resource),
     }
 }

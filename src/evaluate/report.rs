@@ -1,7 +1,8 @@
 //! The JSON lines the front doors print, and a run over many traces.
 //!
 //! - `traceval extract`: one line per trace,
-//!   `{"traceId","query","answer","contexts"}`.
+//!   `{"traceId","query","answer","contexts"}` (and `"error"` when spans of
+//!   the trace could not be read).
 //! - `traceval evaluate`: one line per evaluated or failed trace,
 //!   `{"traceId","query","answer","contexts","scores":{...},"error"}`
 //!   (see [`TraceResult`]), then the summary
@@ -31,6 +32,9 @@ pub struct ExtractLine<'a> {
     pub answer: Option<&'a str>,
     /// The contexts found.
     pub contexts: &'a [String],
+    /// Why the trace is incomplete (spans that could not be read); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
 }
 
 impl<'a> From<&'a Extracted> for ExtractLine<'a> {
@@ -40,6 +44,7 @@ impl<'a> From<&'a Extracted> for ExtractLine<'a> {
             query: e.query.as_deref(),
             answer: e.answer.as_deref(),
             contexts: &e.contexts,
+            error: None,
         }
     }
 }
@@ -69,7 +74,11 @@ pub fn write_line<W: Write + ?Sized, T: Serialize>(out: &mut W, value: &T) -> io
     out.write_all(b"\n")
 }
 
-/// Evaluates `traces` with at most the judge's concurrency in flight,
+/// Traces evaluated at once per judge request allowed in flight.
+const TRACES_PER_PERMIT: usize = 4;
+
+/// Evaluates `traces` with at most [`TRACES_PER_PERMIT`] × the judge's
+/// concurrency in flight (requests are bounded by the judge itself),
 /// handing each result to `on_result` in input order as soon as it and
 /// every earlier one are done. `skipped` counts traces already passed over
 /// (by sampling); traces the engine skips are added to it.
@@ -87,7 +96,14 @@ where
         ..Summary::default()
     };
     let mut totals = Totals::default();
-    let in_flight = engine.judge().max_concurrency().max(1);
+    // Results leave in input order, so a trace whose judge call is retried
+    // holds the traces after it; with more traces than judge permits in
+    // flight, the permits stay busy meanwhile.
+    let in_flight = engine
+        .judge()
+        .max_concurrency()
+        .max(1)
+        .saturating_mul(TRACES_PER_PERMIT);
     let mut outcomes = futures::stream::iter(traces)
         .map(|trace| engine.evaluate(trace))
         .buffered(in_flight);

@@ -11,6 +11,9 @@
 //! finished with the SplitMix64 mixer so that IDs differing in one digit
 //! land far apart.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use k8s_openapi::jiff::Timestamp;
 
 use super::normalise::Trace;
@@ -110,37 +113,82 @@ impl Sampler {
 
     /// Picks traces by the policy among those that started within the window.
     pub fn select(&self, traces: Vec<Trace>) -> Selection {
-        let total = traces.len();
-        let in_window = |t: &Trace| {
-            let start = i128::from(t.start_time_unix_nano());
-            (self.start..=self.end).contains(&start)
-        };
-        let selected: Vec<Trace> = match self.policy {
-            Policy::Probability(ratio) => traces
-                .into_iter()
-                .filter(|t| in_window(t) && trace_unit(&t.trace_id) < ratio)
-                .collect(),
-            Policy::TimeWindow(bucket) => {
-                let mut best: std::collections::HashMap<i128, (u64, &str)> =
-                    std::collections::HashMap::new();
-                for trace in traces.iter().filter(|t| in_window(t)) {
-                    let index = (i128::from(trace.start_time_unix_nano()) - self.start) / bucket;
-                    let candidate = (trace_hash(&trace.trace_id), trace.trace_id.as_str());
-                    best.entry(index)
-                        .and_modify(|b| *b = (*b).min(candidate))
-                        .or_insert(candidate);
+        let mut picker = self.picker();
+        for trace in traces {
+            picker.offer(trace);
+        }
+        picker.finish()
+    }
+
+    /// A [`Picker`]: the same selection as [`Sampler::select`], fed one
+    /// trace at a time.
+    pub fn picker(&self) -> Picker<'_> {
+        Picker {
+            sampler: self,
+            offered: 0,
+            kept: Vec::new(),
+            best: HashMap::new(),
+        }
+    }
+
+    fn in_window(&self, trace: &Trace) -> bool {
+        (self.start..=self.end).contains(&i128::from(trace.start_time_unix_nano()))
+    }
+}
+
+/// Sampling while reading: keeps only what may still be picked, so memory
+/// is bounded by the sample (one trace per bucket, or the traces under the
+/// ratio), not by the traces offered.
+#[derive(Debug)]
+pub struct Picker<'s> {
+    sampler: &'s Sampler,
+    offered: usize,
+    /// Probability policy: picked traces with their offer number.
+    kept: Vec<(usize, Trace)>,
+    /// Time-window policy: per bucket, the best (hash, ID) so far with its
+    /// offer number and trace.
+    best: HashMap<i128, ((u64, String), usize, Trace)>,
+}
+
+impl Picker<'_> {
+    /// Considers one trace.
+    pub fn offer(&mut self, trace: Trace) {
+        let n = self.offered;
+        self.offered += 1;
+        if !self.sampler.in_window(&trace) {
+            return;
+        }
+        match self.sampler.policy {
+            Policy::Probability(ratio) => {
+                if trace_unit(&trace.trace_id) < ratio {
+                    self.kept.push((n, trace));
                 }
-                let picked: std::collections::HashSet<String> =
-                    best.into_values().map(|(_, id)| id.to_owned()).collect();
-                traces
-                    .into_iter()
-                    .filter(|t| picked.contains(&t.trace_id))
-                    .collect()
             }
-        };
+            Policy::TimeWindow(bucket) => {
+                let index =
+                    (i128::from(trace.start_time_unix_nano()) - self.sampler.start) / bucket;
+                let key = (trace_hash(&trace.trace_id), trace.trace_id.clone());
+                match self.best.entry(index) {
+                    Entry::Occupied(mut slot) if key < slot.get().0 => {
+                        slot.insert((key, n, trace));
+                    }
+                    Entry::Occupied(_) => {}
+                    Entry::Vacant(slot) => {
+                        slot.insert((key, n, trace));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The picked traces, in the order they were offered.
+    pub fn finish(self) -> Selection {
+        let mut kept = self.kept;
+        kept.extend(self.best.into_values().map(|(_, n, trace)| (n, trace)));
+        kept.sort_by_key(|(n, _)| *n);
         Selection {
-            skipped: total - selected.len(),
-            selected,
+            skipped: self.offered - kept.len(),
+            selected: kept.into_iter().map(|(_, trace)| trace).collect(),
         }
     }
 }

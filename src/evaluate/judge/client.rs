@@ -1,14 +1,16 @@
 //! The OpenAI-compatible chat completions client:
 //! `POST {baseURL}/chat/completions`, temperature 0, bearer token.
 //!
-//! Each request: a concurrency permit (tokio `Semaphore`), a turn from the
-//! rate limiter, a per-request timeout. 429 halves the rate and waits
-//! `Retry-After` (or a backoff); 5xx, 408, timeouts, connection errors and
-//! bodies that are not a chat completion are retried with exponential
-//! backoff and jitter, at most `max_retries` times per request and
-//! `retry_budget` times per run. Other 4xx are not retried.
+//! Each attempt: a concurrency permit (tokio `Semaphore`), a turn from the
+//! rate limiter, a per-request timeout; the permit is given back before a
+//! retry waits. 429 halves the rate for everyone, and the request that got
+//! it waits its `Retry-After` (or a backoff) alone; 5xx, 408, timeouts,
+//! connection errors and bodies that are not a chat completion are retried
+//! with exponential backoff and jitter, at most `max_retries` times per
+//! request, and over the run at most `retry_budget` + `retry_ratio` × the
+//! questions asked so far. Other 4xx are not retried.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
@@ -47,12 +49,13 @@ pub struct Judge {
     config: JudgeConfig,
     permits: Semaphore,
     limiter: RateLimiter,
-    budget: AtomicU32,
     counters: Counters,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
+    asked: AtomicU64,
+    retries_taken: AtomicU64,
     requests: AtomicU64,
     retries: AtomicU64,
     not_parsable: AtomicU64,
@@ -110,7 +113,6 @@ impl Judge {
             url: config.completions_url()?,
             permits: Semaphore::new(config.max_concurrency.max(1)),
             limiter: RateLimiter::new(config.requests_per_second),
-            budget: AtomicU32::new(config.retry_budget),
             counters: Counters::default(),
             config,
         })
@@ -118,19 +120,24 @@ impl Judge {
 
     /// Asks one question; retries as described in the module documentation.
     pub async fn ask(&self, prompt: &Prompt) -> Result<Verdict, JudgeError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| JudgeError::Failed {
-                attempts: 0,
-                reason: e.to_string(),
-            })?;
+        self.counters.asked.fetch_add(1, Ordering::Relaxed);
         let mut attempt = 0u32;
         loop {
-            self.limiter.acquire().await;
-            self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let failure = match self.send(prompt).await {
+            let sent = {
+                // Held for the request only, not while a retry waits.
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .map_err(|e| JudgeError::Failed {
+                        attempts: attempt,
+                        reason: e.to_string(),
+                    })?;
+                self.limiter.acquire().await;
+                self.counters.requests.fetch_add(1, Ordering::Relaxed);
+                self.send(prompt).await
+            };
+            let failure = match sent {
                 Ok(reply) => {
                     self.limiter.succeeded();
                     return parse_reply(&reply, &prompt.metric.rails()).map_err(|e| {
@@ -149,7 +156,7 @@ impl Judge {
                     });
                 }
                 Attempt::Throttled(retry_after) => {
-                    self.limiter.throttled(retry_after);
+                    self.limiter.throttled();
                     let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
                     ("429 Too Many Requests".to_owned(), wait)
                 }
@@ -185,9 +192,20 @@ impl Judge {
         backoff(attempt, self.config.backoff_base, self.config.backoff_cap)
     }
 
+    /// Takes one retry from the run's budget, if it has one left.
     fn take_budget(&self) -> bool {
-        self.budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+        let asked = self.counters.asked.load(Ordering::Relaxed);
+        self.counters
+            .retries_taken
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |taken| {
+                retry_allowed(
+                    taken,
+                    asked,
+                    self.config.retry_budget,
+                    self.config.retry_ratio,
+                )
+                .then_some(taken + 1)
+            })
             .is_ok()
     }
 
@@ -275,6 +293,12 @@ impl Judge {
     }
 }
 
+/// Whether one more retry fits a run's budget: `taken` so far, below
+/// `floor` + `ratio` × `asked`.
+fn retry_allowed(taken: u64, asked: u64, floor: u32, ratio: f64) -> bool {
+    (taken as f64) < f64::from(floor) + ratio.max(0.0) * asked as f64
+}
+
 fn transport(error: &reqwest::Error) -> Attempt {
     if error.is_timeout() {
         Attempt::Transient("timed out".into())
@@ -301,73 +325,4 @@ fn text_of(content: serde_json::Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use secrecy::SecretString;
-
-    use super::*;
-    use crate::evaluate::judge::prompts;
-
-    /// A judge at a loopback port nothing listens on.
-    fn unreachable(max_retries: u32, retry_budget: u32) -> Judge {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Judge::new(JudgeConfig {
-            base_url: Url::parse(&format!("http://127.0.0.1:{port}/v1/")).unwrap(),
-            model: "m".into(),
-            token: Some(SecretString::from("sk-hidden".to_owned())),
-            timeout: Duration::from_secs(1),
-            max_concurrency: 2,
-            requests_per_second: 1000.0,
-            max_retries,
-            retry_budget,
-            backoff_base: Duration::from_millis(1),
-            backoff_cap: Duration::from_millis(2),
-        })
-        .unwrap()
-    }
-
-    #[tokio::test]
-    async fn retries_per_request_then_fails_with_the_reason() {
-        let judge = unreachable(2, 100);
-        let err = judge.ask(&prompts::relevance("q", "d")).await.unwrap_err();
-        let JudgeError::Failed { attempts, reason } = &err else {
-            panic!("{err:?}");
-        };
-        assert_eq!(*attempts, 3);
-        assert!(reason.contains("cannot connect"), "{reason}");
-        let usage = judge.usage();
-        assert_eq!((usage.requests, usage.retries), (3, 2));
-        assert!(!format!("{judge:?}").contains("sk-hidden"));
-    }
-
-    #[tokio::test]
-    async fn the_run_wide_retry_budget_stops_retries() {
-        let judge = unreachable(5, 1);
-        let first = judge.ask(&prompts::relevance("q", "d1")).await.unwrap_err();
-        assert!(
-            matches!(first, JudgeError::Failed { attempts: 2, .. }),
-            "{first:?}"
-        );
-        let second = judge.ask(&prompts::relevance("q", "d2")).await.unwrap_err();
-        assert!(
-            matches!(&second, JudgeError::Failed { attempts: 1, reason } if reason.contains("retry budget")),
-            "{second:?}"
-        );
-    }
-
-    #[test]
-    fn content_parts_are_joined() {
-        assert_eq!(text_of(serde_json::json!("x")), "x");
-        assert_eq!(
-            text_of(
-                serde_json::json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}])
-            ),
-            "ab"
-        );
-    }
-}
+mod tests;

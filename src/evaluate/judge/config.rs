@@ -43,9 +43,13 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const DEFAULT_RATE: f64 = 10.0;
 /// Default retries of one request.
 pub const DEFAULT_MAX_RETRIES: u32 = 4;
-/// Retries allowed over a whole run, so a judge that is down fails the run
-/// quickly instead of every request waiting out all its retries.
+/// Retries allowed over a whole run on top of [`DEFAULT_RETRY_RATIO`] of
+/// the questions asked, so that a judge that is down fails the run quickly
+/// instead of every request waiting out all its retries, while a long run
+/// against a judge that throttles some requests keeps going.
 pub const DEFAULT_RETRY_BUDGET: u32 = 200;
+/// Retries allowed over a whole run per question asked (see [`DEFAULT_RETRY_BUDGET`]).
+pub const DEFAULT_RETRY_RATIO: f64 = 0.2;
 
 /// An unusable judge setting.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +96,10 @@ pub struct JudgeConfig {
     pub requests_per_second: f64,
     /// Retries of one request.
     pub max_retries: u32,
-    /// Retries over the whole run.
+    /// Retries over the whole run, on top of `retry_ratio` per question asked.
     pub retry_budget: u32,
+    /// Retries over the whole run per question asked.
+    pub retry_ratio: f64,
     /// First backoff delay; doubled on each retry, with jitter.
     pub backoff_base: Duration,
     /// Longest backoff delay.
@@ -137,6 +143,7 @@ impl JudgeConfig {
                 .map_or(DEFAULT_RATE, |r| f64::from(r.max(1))),
             max_retries: spec.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
             retry_budget: DEFAULT_RETRY_BUDGET,
+            retry_ratio: DEFAULT_RETRY_RATIO,
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(20),
         })

@@ -1,6 +1,7 @@
 //! Pacing of judge requests: a request-rate limiter that halves its rate on
-//! 429 (and pauses everyone for `Retry-After`) and creeps back up on
-//! success; exponential backoff with jitter; `Retry-After` parsing.
+//! 429 and creeps back up on success (a `Retry-After` is waited out by the
+//! request that got it, not by everyone); exponential backoff with jitter;
+//! `Retry-After` parsing.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -23,7 +24,6 @@ pub struct RateLimiter {
 struct State {
     rate: f64,
     next: Instant,
-    paused_until: Instant,
 }
 
 impl RateLimiter {
@@ -36,7 +36,6 @@ impl RateLimiter {
             state: Mutex::new(State {
                 rate: max_rate,
                 next: now,
-                paused_until: now,
             }),
         }
     }
@@ -50,22 +49,19 @@ impl RateLimiter {
     pub async fn acquire(&self) {
         let start = {
             let mut state = self.state();
-            let start = Instant::now().max(state.next).max(state.paused_until);
+            let start = Instant::now().max(state.next);
             state.next = start + Duration::from_secs_f64(1.0 / state.rate);
             start
         };
         tokio::time::sleep_until(start).await;
     }
 
-    /// A 429: halve the rate, and hold every request until `retry_after` has passed.
-    pub fn throttled(&self, retry_after: Option<Duration>) {
+    /// A 429: halve the rate. Its `Retry-After` is for the request that
+    /// got it to wait: pausing everyone would stop a run whose judge
+    /// throttles a share of requests all the time.
+    pub fn throttled(&self) {
         let mut state = self.state();
         state.rate = (state.rate / 2.0).max(MIN_RATE);
-        if let Some(wait) = retry_after {
-            let until = Instant::now() + wait.min(MAX_RETRY_AFTER);
-            state.paused_until = state.paused_until.max(until);
-            state.next = state.next.max(until);
-        }
     }
 
     /// A success: raise the rate by a twentieth of the ceiling.
@@ -139,22 +135,22 @@ mod tests {
     #[test]
     fn rate_halves_on_429_and_recovers() {
         let limiter = RateLimiter::new(8.0);
-        limiter.throttled(None);
+        limiter.throttled();
         assert_eq!(limiter.rate(), 4.0);
-        limiter.throttled(None);
+        limiter.throttled();
         assert_eq!(limiter.rate(), 2.0);
         for _ in 0..100 {
             limiter.succeeded();
         }
         assert_eq!(limiter.rate(), 8.0);
         for _ in 0..100 {
-            limiter.throttled(None);
+            limiter.throttled();
         }
         assert_eq!(limiter.rate(), MIN_RATE);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn requests_are_spaced_and_paused_by_retry_after() {
+    async fn requests_are_spaced_and_a_429_slows_but_does_not_pause_everyone() {
         let limiter = RateLimiter::new(4.0);
         let start = Instant::now();
         for _ in 0..4 {
@@ -162,9 +158,11 @@ mod tests {
         }
         // Four starts at 0, 250, 500, 750 ms.
         assert_eq!(start.elapsed(), Duration::from_millis(750));
-        limiter.throttled(Some(Duration::from_secs(2)));
+        limiter.throttled();
         let before = Instant::now();
         limiter.acquire().await;
-        assert!(before.elapsed() >= Duration::from_secs(2));
+        limiter.acquire().await;
+        // The next start was due at 1000 ms; the one after at half the rate.
+        assert_eq!(before.elapsed(), Duration::from_millis(250 + 500));
     }
 }

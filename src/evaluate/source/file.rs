@@ -1,4 +1,5 @@
-//! A trace file: OTLP/JSON, a Jaeger api_v3 response, or JSON lines of either.
+//! A trace file: OTLP/JSON, a Jaeger api_v3 response, or JSON lines of either,
+//! read streaming (see [`super::assemble`] for when a trace is complete).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -6,19 +7,38 @@ use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
 
-use super::{SourceError, TraceQuery, TraceSource, parse_documents};
-use crate::evaluate::normalise::{Trace, TraceCollector};
+use super::assemble::{Unattributed, stream_traces};
+use super::{SourceError, TraceQuery, TraceSink, TraceSource};
+use crate::evaluate::normalise::Trace;
+
+/// Traces buffered between the reading thread and the run.
+const CHANNEL: usize = 64;
 
 /// Reads every trace of a file.
 pub fn read_traces(path: &Path) -> Result<Vec<Trace>, SourceError> {
+    let mut traces = Vec::new();
+    for_each_trace(path, &mut |trace| {
+        traces.push(trace);
+        Ok(())
+    })?;
+    Ok(traces)
+}
+
+/// Hands each trace of a file to `sink` as soon as it is complete, in order
+/// of first appearance; memory is bounded by a few documents, not the file.
+/// Input that names no readable trace stops the reading (an input error);
+/// unreadable spans of a known trace are kept in [`Trace::unreadable`].
+pub fn for_each_trace(
+    path: &Path,
+    sink: &mut dyn FnMut(Trace) -> Result<(), SourceError>,
+) -> Result<(), SourceError> {
     let origin = path.display().to_string();
     let file = File::open(path).map_err(|source| SourceError::Read {
         path: origin.clone(),
         source,
     })?;
-    let mut collector = TraceCollector::default();
-    parse_documents(BufReader::new(file), &origin, &mut collector)?;
-    Ok(collector.finish())
+    let reader = BufReader::with_capacity(1 << 20, file);
+    stream_traces(reader, &origin, Unattributed::Fail, sink).map(|_| ())
 }
 
 /// A trace file as a [`TraceSource`]. A file holds what its writer chose, so
@@ -34,28 +54,61 @@ impl FileSource {
         Self { path: path.into() }
     }
 
-    async fn read(&self) -> Result<Vec<Trace>, SourceError> {
+    /// Reads the file on a blocking thread, handing the traces `keep`
+    /// accepts to `sink` on this task as they come.
+    async fn stream(
+        &self,
+        keep: impl Fn(&Trace) -> bool + Send + 'static,
+        sink: &mut (dyn FnMut(Trace) + Send),
+    ) -> Result<(), SourceError> {
         let path = self.path.clone();
         let origin = path.display().to_string();
-        tokio::task::spawn_blocking(move || read_traces(&path))
-            .await
-            .map_err(|e| SourceError::Read {
-                path: origin,
-                source: std::io::Error::other(e.to_string()),
-            })?
+        let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL);
+        let reader = tokio::task::spawn_blocking(move || {
+            for_each_trace(&path, &mut |trace| {
+                if keep(&trace) {
+                    // The receiver gone means the run stopped: stop reading.
+                    tx.blocking_send(trace).map_err(|_| SourceError::Read {
+                        path: path.display().to_string(),
+                        source: std::io::Error::other("the run stopped reading"),
+                    })?;
+                }
+                Ok(())
+            })
+        });
+        while let Some(trace) = rx.recv().await {
+            sink(trace);
+        }
+        reader.await.map_err(|e| SourceError::Read {
+            path: origin,
+            source: std::io::Error::other(e.to_string()),
+        })?
     }
 }
 
 impl TraceSource for FileSource {
+    fn scan_traces<'a>(
+        &'a self,
+        query: &'a TraceQuery,
+        sink: TraceSink<'a>,
+    ) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move {
+            let window = nanos(query.start_min)..=nanos(query.start_max);
+            self.stream(
+                move |t| window.contains(&i128::from(t.start_time_unix_nano())),
+                sink,
+            )
+            .await
+        })
+    }
+
     fn find_traces<'a>(
         &'a self,
         query: &'a TraceQuery,
     ) -> BoxFuture<'a, Result<Vec<Trace>, SourceError>> {
         Box::pin(async move {
-            let min = nanos(query.start_min);
-            let max = nanos(query.start_max);
-            let mut traces = self.read().await?;
-            traces.retain(|t| (min..=max).contains(&i128::from(t.start_time_unix_nano())));
+            let mut traces = Vec::new();
+            self.scan_traces(query, &mut |t| traces.push(t)).await?;
             Ok(traces)
         })
     }
@@ -65,7 +118,12 @@ impl TraceSource for FileSource {
         trace_ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Trace>, SourceError>> {
         Box::pin(async move {
-            let mut traces = self.read().await?;
+            let wanted: std::collections::HashSet<String> = trace_ids.iter().cloned().collect();
+            let mut traces = Vec::new();
+            self.stream(move |t| wanted.contains(&t.trace_id), &mut |t| {
+                traces.push(t)
+            })
+            .await?;
             let mut found = Vec::new();
             for id in trace_ids {
                 if let Some(i) = traces.iter().position(|t| &t.trace_id == id) {

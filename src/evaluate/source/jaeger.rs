@@ -2,14 +2,16 @@
 //! OTLP/JSON wrapped as `{"result":{"resourceSpans":[...]}}` and with 404
 //! (`{"error":{"httpCode":404,...}}`) when nothing matches.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use url::Url;
 
-use super::{SourceError, TraceQuery, TraceSource, parse_documents};
-use crate::evaluate::normalise::{Trace, TraceCollector};
+use super::assemble::{Unattributed, stream_traces};
+use super::{SourceError, TraceQuery, TraceSink, TraceSource};
+use crate::evaluate::normalise::Trace;
 
 /// Traces asked for in one search; Jaeger's in-memory store rejects 0 and
 /// values at or above its `max_traces`.
@@ -87,9 +89,19 @@ impl JaegerSource {
                 body: text.chars().take(300).collect(),
             });
         }
-        let mut collector = TraceCollector::default();
-        parse_documents(&body[..], &shown, &mut collector)?;
-        Ok(collector.finish())
+        let mut traces = Vec::new();
+        let skipped = stream_traces(&body[..], &shown, Unattributed::Skip, &mut |t| {
+            traces.push(t);
+            Ok(())
+        })?;
+        if skipped.unattributed > 0 {
+            tracing::warn!(
+                url = %shown,
+                count = skipped.unattributed,
+                "skipped unreadable spans or documents that name no readable trace"
+            );
+        }
+        Ok(traces)
     }
 
     async fn search(
@@ -109,35 +121,60 @@ impl JaegerSource {
 }
 
 impl TraceSource for JaegerSource {
-    /// Searches the window; a full page may have missed traces, so that
-    /// window is split in two and each half searched again.
+    /// Pages through the window in sub-windows sized so that each answer
+    /// holds fewer than a page of traces: a full answer may have missed
+    /// traces, so its sub-window is halved and read again; a sparse one
+    /// widens the next. Traces are handed on page by page; a trace found
+    /// in two sub-windows (spans on both sides of a boundary) is handed on
+    /// once (by a set of 16-byte trace IDs, the only state that grows with
+    /// the window).
+    fn scan_traces<'a>(
+        &'a self,
+        query: &'a TraceQuery,
+        sink: TraceSink<'a>,
+    ) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move {
+            let mut seen: HashSet<u128> = HashSet::new();
+            let end = query.start_max;
+            let mut from = query.start_min;
+            let mut width = end.duration_since(from);
+            loop {
+                let to = from.checked_add(width).map_or(end, |t| t.min(end));
+                let page = self.search(&query.service_name, from, to).await?;
+                let read = page.len();
+                if read >= self.page_size && to.duration_since(from) > MIN_SPLIT {
+                    width = (to.duration_since(from) / 2).max(MIN_SPLIT);
+                    continue;
+                }
+                for trace in page {
+                    let fresh = u128::from_str_radix(&trace.trace_id, 16)
+                        .map_or(true, |id| seen.insert(id));
+                    if fresh {
+                        sink(trace);
+                    }
+                }
+                if to >= end {
+                    return Ok(());
+                }
+                from = to;
+                let target = self.page_size / 2;
+                if read < target {
+                    let factor = (target / read.max(1)).clamp(1, 4);
+                    width = width
+                        .checked_mul(i32::try_from(factor).unwrap_or(4))
+                        .unwrap_or(width);
+                }
+            }
+        })
+    }
+
     fn find_traces<'a>(
         &'a self,
         query: &'a TraceQuery,
     ) -> BoxFuture<'a, Result<Vec<Trace>, SourceError>> {
         Box::pin(async move {
-            let mut pending = vec![(query.start_min, query.start_max)];
-            let mut found: Vec<Trace> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            while let Some((min, max)) = pending.pop() {
-                let traces = self.search(&query.service_name, min, max).await?;
-                let span = max.duration_since(min);
-                if traces.len() >= self.page_size && span > MIN_SPLIT {
-                    let middle = min.checked_add(span / 2).map_err(|e| SourceError::Url {
-                        url: self.base.to_string(),
-                        message: e.to_string(),
-                    })?;
-                    // Later half first on the stack: the earlier half is read first.
-                    pending.push((middle, max));
-                    pending.push((min, middle));
-                    continue;
-                }
-                for trace in traces {
-                    if seen.insert(trace.trace_id.clone()) {
-                        found.push(trace);
-                    }
-                }
-            }
+            let mut found = Vec::new();
+            self.scan_traces(query, &mut |t| found.push(t)).await?;
             found.sort_by_key(Trace::start_time_unix_nano);
             Ok(found)
         })

@@ -1,5 +1,7 @@
 //! Trace input: OTLP/JSON files and trace stores behind one trait.
 
+pub mod assemble;
+pub mod documents;
 mod file;
 mod jaeger;
 pub mod otlp;
@@ -9,7 +11,7 @@ use std::io::Read;
 use futures::future::BoxFuture;
 use k8s_openapi::jiff::Timestamp;
 
-pub use self::file::{FileSource, read_traces};
+pub use self::file::{FileSource, for_each_trace, read_traces};
 pub use self::jaeger::JaegerSource;
 use super::normalise::{Trace, TraceCollector};
 
@@ -89,8 +91,21 @@ pub struct TraceQuery {
     pub start_max: Timestamp,
 }
 
+/// Where [`TraceSource::scan_traces`] hands traces.
+pub type TraceSink<'a> = &'a mut (dyn FnMut(Trace) + Send);
+
 /// A place traces are read from.
 pub trait TraceSource: Send + Sync {
+    /// Hands the traces of `query.service_name` in the window to `sink` as
+    /// they are read, without holding them all (memory is bounded by a page
+    /// or a few documents, not by the window), in the order the source
+    /// finds them. May hand on traces that start outside the window.
+    fn scan_traces<'a>(
+        &'a self,
+        query: &'a TraceQuery,
+        sink: TraceSink<'a>,
+    ) -> BoxFuture<'a, Result<(), SourceError>>;
+
     /// Traces of `query.service_name` that started within the window, in
     /// the order the source gives them.
     fn find_traces<'a>(
@@ -196,3 +211,6 @@ mod tests {
         assert!(bad_id.to_string().contains("invalid trace ID"), "{bad_id}");
     }
 }
+
+#[cfg(test)]
+mod stream_tests;
