@@ -205,8 +205,12 @@ pub struct JudgeContact {
 impl JudgeContact {
     fn count(&mut self, verdict: &Result<Verdict, JudgeError>) {
         match verdict {
-            Ok(_) | Err(JudgeError::NotParsable(_)) => self.answered += 1,
-            Err(JudgeError::Failed { .. }) => self.unavailable += 1,
+            // A judge that answered, even with a refusal, is up: the trace's
+            // failure is recorded, not held back for the next run.
+            Ok(_)
+            | Err(JudgeError::NotParsable(_))
+            | Err(JudgeError::Failed { reached: true, .. }) => self.answered += 1,
+            Err(JudgeError::Failed { reached: false, .. }) => self.unavailable += 1,
         }
     }
 }

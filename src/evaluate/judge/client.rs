@@ -38,6 +38,11 @@ pub enum JudgeError {
         attempts: u32,
         /// The last failure.
         reason: String,
+        /// Whether the judge itself answered the last attempt (an HTTP
+        /// error of its own, or a reply that is not a chat completion), so
+        /// it is up and refused this question; not when the request timed
+        /// out, could not connect, or a gateway answered 502/503/504.
+        reached: bool,
     },
 }
 
@@ -68,10 +73,10 @@ struct Counters {
 enum Attempt {
     /// 429, with its `Retry-After`.
     Throttled(Option<std::time::Duration>),
-    /// Worth retrying.
-    Transient(String),
-    /// Not worth retrying.
-    Fatal(String),
+    /// Worth retrying; `true` when the judge itself answered.
+    Transient(String, bool),
+    /// Not worth retrying; `true` when the judge itself answered.
+    Fatal(String, bool),
 }
 
 #[derive(Deserialize)]
@@ -132,6 +137,7 @@ impl Judge {
                     .map_err(|e| JudgeError::Failed {
                         attempts: attempt,
                         reason: e.to_string(),
+                        reached: false,
                     })?;
                 self.limiter.acquire().await;
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -148,21 +154,22 @@ impl Judge {
                 }
                 Err(failure) => failure,
             };
-            let (reason, wait) = match failure {
-                Attempt::Fatal(reason) => {
+            let (reason, wait, reached) = match failure {
+                Attempt::Fatal(reason, reached) => {
                     return Err(JudgeError::Failed {
                         attempts: attempt + 1,
                         reason,
+                        reached,
                     });
                 }
                 Attempt::Throttled(retry_after) => {
                     self.limiter.throttled();
                     let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
-                    ("429 Too Many Requests".to_owned(), wait)
+                    ("429 Too Many Requests".to_owned(), wait, false)
                 }
-                Attempt::Transient(reason) => {
+                Attempt::Transient(reason, reached) => {
                     let wait = self.backoff(attempt);
-                    (reason, wait)
+                    (reason, wait, reached)
                 }
             };
             if attempt >= self.config.max_retries || !self.take_budget() {
@@ -174,6 +181,7 @@ impl Judge {
                 return Err(JudgeError::Failed {
                     attempts: attempt + 1,
                     reason,
+                    reached,
                 });
             }
             tracing::debug!(metric = prompt.metric.name(), attempt, %reason, ?wait, "retrying judge request");
@@ -226,7 +234,7 @@ impl Judge {
         if let Some(token) = &self.config.token {
             let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
                 .map_err(|_| {
-                    Attempt::Fatal("the judge token is not a valid header value".into())
+                    Attempt::Fatal("the judge token is not a valid header value".into(), false)
                 })?;
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
@@ -245,14 +253,18 @@ impl Judge {
         if !status.is_success() {
             let snippet: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
             let reason = format!("HTTP {status}: {snippet}");
+            // A gateway's 502/503/504 says the judge behind it is down; any
+            // other status is the judge's own answer to this question.
+            let reached = !matches!(status.as_u16(), 502..=504);
             return Err(if status.is_server_error() || status.as_u16() == 408 {
-                Attempt::Transient(reason)
+                Attempt::Transient(reason, reached)
             } else {
-                Attempt::Fatal(reason)
+                Attempt::Fatal(reason, reached)
             });
         }
-        let completion: Completion = serde_json::from_slice(&bytes)
-            .map_err(|e| Attempt::Transient(format!("the reply is not a chat completion: {e}")))?;
+        let completion: Completion = serde_json::from_slice(&bytes).map_err(|e| {
+            Attempt::Transient(format!("the reply is not a chat completion: {e}"), true)
+        })?;
         let usage = completion.usage.unwrap_or_default();
         self.counters
             .prompt_tokens
@@ -269,7 +281,7 @@ impl Judge {
             .next()
             .and_then(|c| c.message.content)
             .ok_or_else(|| {
-                Attempt::Transient("the reply has no choices[0].message.content".into())
+                Attempt::Transient("the reply has no choices[0].message.content".into(), true)
             })?;
         Ok(text_of(content))
     }
@@ -301,13 +313,13 @@ fn retry_allowed(taken: u64, asked: u64, floor: u32, ratio: f64) -> bool {
 
 fn transport(error: &reqwest::Error) -> Attempt {
     if error.is_timeout() {
-        Attempt::Transient("timed out".into())
+        Attempt::Transient("timed out".into(), false)
     } else if error.is_connect() {
-        Attempt::Transient(format!("cannot connect: {error}"))
+        Attempt::Transient(format!("cannot connect: {error}"), false)
     } else if error.is_builder() {
-        Attempt::Fatal(error.to_string())
+        Attempt::Fatal(error.to_string(), false)
     } else {
-        Attempt::Transient(error.to_string())
+        Attempt::Transient(error.to_string(), false)
     }
 }
 

@@ -48,7 +48,10 @@ fn judge_at(
 async fn retries_per_request_then_fails_with_the_reason() {
     let judge = unreachable(2, 100);
     let err = judge.ask(&prompts::relevance("q", "d")).await.unwrap_err();
-    let JudgeError::Failed { attempts, reason } = &err else {
+    let JudgeError::Failed {
+        attempts, reason, ..
+    } = &err
+    else {
         panic!("{err:?}");
     };
     assert_eq!(*attempts, 3);
@@ -68,7 +71,7 @@ async fn the_run_wide_retry_budget_stops_retries() {
     );
     let second = judge.ask(&prompts::relevance("q", "d2")).await.unwrap_err();
     assert!(
-        matches!(&second, JudgeError::Failed { attempts: 1, reason } if reason.contains("retry budget")),
+        matches!(&second, JudgeError::Failed { attempts: 1, reason, .. } if reason.contains("retry budget")),
         "{second:?}"
     );
 }
@@ -179,4 +182,42 @@ async fn a_429_waits_alone_without_holding_its_permit() {
     assert!(t2 < Duration::from_millis(800), "the other did not: {t2:?}");
     let usage = judge.usage();
     assert_eq!((usage.requests, usage.retries), (3, 1));
+}
+
+/// A judge that answers every request with `status`.
+async fn answering(status: u16) -> u16 {
+    let code = axum::http::StatusCode::from_u16(status).expect("a status code");
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || async move { (code, "refused") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("local address").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+#[tokio::test]
+async fn a_refusal_by_the_judge_itself_counts_as_reached_a_gateway_error_does_not() {
+    for (status, reached_expected) in [(500, true), (400, true), (503, false), (502, false)] {
+        let judge = judge_at(answering(status).await, 2, 1, 100, 0.0);
+        let err = judge.ask(&prompts::relevance("q", "d")).await.unwrap_err();
+        let JudgeError::Failed {
+            reached, reason, ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(*reached, reached_expected, "HTTP {status}: {reason}");
+    }
+    let err = unreachable(0, 100)
+        .ask(&prompts::relevance("q", "d"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, JudgeError::Failed { reached: false, .. }),
+        "{err:?}"
+    );
 }
