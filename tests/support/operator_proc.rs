@@ -42,7 +42,7 @@ impl OperatorProc {
             .arg(format!("127.0.0.1:{port}"))
             .env(
                 "RUST_LOG",
-                std::env::var("TRACEVAL_FAULTS_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),
+                std::env::var("TRACEVAL_TEST_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),
             )
             .envs(env.iter().copied())
             .stdin(Stdio::null())
