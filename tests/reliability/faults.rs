@@ -19,12 +19,16 @@
 mod cluster;
 #[path = "faults/conflict.rs"]
 mod conflict;
+#[path = "faults/end_state.rs"]
+mod end_state;
 #[path = "faults/failover.rs"]
 mod failover;
 #[path = "faults/figures.rs"]
 mod figures;
 #[path = "faults/outage.rs"]
 mod outage;
+#[path = "faults/status_watch.rs"]
+mod status_watch;
 #[path = "../support/mod.rs"]
 mod support;
 #[path = "faults/workload.rs"]
@@ -33,11 +37,12 @@ mod workload;
 use std::time::Duration;
 
 use serde_json::json;
+use status_watch::StatusWatch;
 use support::operator::install_crds;
 use support::operator_proc::{Metrics, OperatorProc};
 use support::procs::log_dir;
 use support::{DEADLINE, TempNamespace, client};
-use workload::{Sizes, StatusWatch};
+use workload::Sizes;
 
 use figures::{env_or, record};
 
@@ -99,7 +104,7 @@ async fn operator_killed_at_random_points_converges() {
         let ((), (restarted, reconciles_before_kill)) = futures::future::join(load, killer).await;
         operator = restarted;
         let (state, took) =
-            workload::converge(&client, &ns.name, sizes, edits, deadline(sizes)).await;
+            end_state::converge(&client, &ns.name, sizes, edits, deadline(sizes)).await;
         let regressions = watch.regressions();
         let expected = sizes.services
             - (0..sizes.services)

@@ -139,7 +139,8 @@ pub async fn run() {
     .await;
     let spec = taken.spec.clone().unwrap_or_default();
     let acquired = spec.acquire_time.clone().expect("acquireTime").0;
-    let (_, took) = workload::converge(&client, &ns.name, sizes, 0, crate::deadline(sizes)).await;
+    let (_, took) =
+        crate::end_state::converge(&client, &ns.name, sizes, 0, crate::deadline(sizes)).await;
     stop.store(true, Ordering::Relaxed);
     let (samples, overlaps) = monitor.await.expect("the monitor");
 

@@ -60,7 +60,8 @@ async fn load_and_converge(client: &Client, ns: &str, new: usize, tasks: usize, 
         ops.extend((0..tasks).map(|j| Op::EditTask(j, edit)));
     }
     workload::run(client, ns, sizes, ops, 4, |_| {}).await;
-    let (_, took) = workload::converge(client, ns, sizes, edit, crate::deadline(sizes)).await;
+    let (_, took) =
+        crate::end_state::converge(client, ns, sizes, edit, crate::deadline(sizes)).await;
     took.as_secs_f64()
 }
 
