@@ -59,3 +59,13 @@ bench:
 # produces a figure. Its own control plane (/tmp/tv-bench-smoke, ports 30700+).
 bench-smoke:
 	bench/run --smoke $(BENCH_ARGS)
+
+.PHONY: soak
+
+# Reliability suite of issue 8 at the issue's sizes (10 rounds x 200
+# TracedServices + 50 EvaluationTasks with random operator kills, API server
+# restart and etcd pause, conflicts, leader failover), not part of `make
+# test`: its own control plane (/tmp/traceval-soak, ports 25000+ and 26500+),
+# and the "Operator faults" section of bench/RELIABILITY.md rewritten.
+soak:
+	tests/reliability/soak

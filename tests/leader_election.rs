@@ -7,8 +7,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -17,93 +16,30 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use kube::api::{Api, PostParams};
 use support::operator::install_crds;
+use support::operator_proc::{Metrics, OperatorProc};
 use support::{DEADLINE, TempNamespace, client, poll};
 use traceval::api::TracedService;
 use traceval::api::tracedservice::{ConditionStatus, ConditionType};
 use traceval::operator::leader::{LEASE_DURATION, RETRY};
 use traceval::resources::meta::MANAGER;
 
-const BIN: &str = env!("CARGO_BIN_EXE_traceval");
 const LEASE: &str = "traceval-leader-test";
 
-/// One `traceval operator` process, killed when dropped.
-struct Replica {
-    identity: String,
-    child: Child,
-    base_url: String,
-    log: PathBuf,
+/// One `traceval operator --leader-elect` process, killed when dropped.
+fn replica(identity: &str, namespace: &str, logs: &Path) -> OperatorProc {
+    let args = [
+        "--leader-elect",
+        "--lease-name",
+        LEASE,
+        "--lease-namespace",
+        namespace,
+    ];
+    OperatorProc::start(identity, namespace, &args, &[], logs)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free local port")
-        .port()
-}
-
-impl Replica {
-    fn start(identity: &str, namespace: &str, logs: &Path) -> Self {
-        let port = free_port();
-        let log = logs.join(format!("{identity}.log"));
-        let child = Command::new(BIN)
-            .args(["operator", "--leader-elect", "--lease-name", LEASE])
-            .args(["--lease-namespace", namespace, "--namespace", namespace])
-            .args(["--instance", identity])
-            .arg("--http-addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("operator log file"))
-            .spawn()
-            .expect("start traceval operator");
-        Self {
-            identity: identity.to_owned(),
-            child,
-            base_url: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The HTTP status of `path`, `None` while the server is not up.
-    async fn status_of(&self, path: &str) -> Option<u16> {
-        let response = reqwest::get(format!("{}{path}", self.base_url))
-            .await
-            .ok()?;
-        Some(response.status().as_u16())
-    }
-
-    /// Reconciles counted in `/metrics`, TracedService and EvaluationTask, all outcomes.
-    async fn reconciles(&self) -> u64 {
-        let text = reqwest::get(format!("{}/metrics", self.base_url))
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics body");
-        reconcile_count(&text)
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Sum of the `*_reconciles_total` counters of a metrics page.
-fn reconcile_count(metrics: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|line| !line.starts_with('#') && line.contains("_reconciles_total"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+/// Reconciles counted in `/metrics`, TracedService and EvaluationTask, all outcomes.
+async fn reconciles(replica: &OperatorProc) -> u64 {
+    replica.scrape().await.reconciles()
 }
 
 #[test]
@@ -112,8 +48,8 @@ fn reconcile_count_sums_the_counters() {
         traceval_tracedservice_reconciles_total{outcome=\"Success\"} 3\n\
         traceval_evaluationtask_reconciles_total{outcome=\"Transient\"} 2\n\
         traceval_tracedservice_reconcile_duration_seconds_count 5\n";
-    assert_eq!(reconcile_count(text), 5);
-    assert_eq!(reconcile_count("# EOF\n"), 0);
+    assert_eq!(Metrics(text.to_owned()).reconciles(), 5);
+    assert_eq!(Metrics("# EOF\n".to_owned()).reconciles(), 0);
 }
 
 fn holder(lease: &Lease) -> Option<&str> {
@@ -175,8 +111,8 @@ async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
         .join(&ns.name);
     std::fs::create_dir_all(&logs).expect("log directory");
     let mut replicas = [
-        Replica::start("replica-a", &ns.name, &logs),
-        Replica::start("replica-b", &ns.name, &logs),
+        replica("replica-a", &ns.name, &logs),
+        replica("replica-b", &ns.name, &logs),
     ];
     for replica in &replicas {
         let healthz = poll(
@@ -214,14 +150,14 @@ async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
     // Only the leader reconciles; the follower is a ready hot standby that
     // does not count a single reconcile.
     reconciled(&client, &ns.name, "before-failover").await;
-    let leader_count = replicas[leader].reconciles().await;
+    let leader_count = reconciles(&replicas[leader]).await;
     assert!(
         leader_count > 0,
         "the leader {} counted no reconcile",
         replicas[leader].identity
     );
     assert_eq!(
-        replicas[follower].reconciles().await,
+        reconciles(&replicas[follower]).await,
         0,
         "the follower {} reconciled (log: {})",
         replicas[follower].identity,
@@ -243,8 +179,8 @@ async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
 
     // Kill the leader: it cannot release the Lease, so the follower must
     // wait for it to expire, and then take it over.
-    replicas[leader].child.kill().expect("SIGKILL the leader");
-    replicas[leader].child.wait().expect("reap the leader");
+    replicas[leader].kill();
+    assert!(!replicas[leader].running(), "the leader survived SIGKILL");
     let killed = tokio::time::Instant::now();
     let last_renewal = leases
         .get(LEASE)
@@ -295,9 +231,9 @@ async fn one_replica_reconciles_and_the_other_takes_over_when_it_dies() {
     assert_eq!(spec.lease_transitions, Some(transitions + 1));
 
     // The new leader reconciles what is created now.
-    let before = replicas[follower].reconciles().await;
+    let before = reconciles(&replicas[follower]).await;
     reconciled(&client, &ns.name, "after-failover").await;
-    let after = replicas[follower].reconciles().await;
+    let after = reconciles(&replicas[follower]).await;
     assert!(
         after > before,
         "the new leader {} counted no reconcile ({before} -> {after})",

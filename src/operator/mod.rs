@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod cleanup;
+pub mod client_metrics;
 pub mod conditions;
 pub mod dereference;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod status;
+pub mod watch_backoff;
 
 #[cfg(test)]
 mod mock_tests;
@@ -132,7 +134,10 @@ pub enum RunError {
 
 /// Runs the controller and the HTTP server until SIGINT/SIGTERM.
 pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
-    let client = Client::try_default().await.map_err(RunError::Client)?;
+    let requests = client_metrics::ClientMetrics::default();
+    let client = client_metrics::client(&requests)
+        .await
+        .map_err(RunError::Client)?;
     let evaluation_metrics = Arc::new(evaluationtask::metrics::EvaluationMetrics::new());
     let mut registry = metrics::Metrics::default();
     registry.register_reconciles(
@@ -141,6 +146,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
         "EvaluationTask",
     );
     registry.register_collector(Box::new(evaluation_metrics.clone()));
+    registry.register_collector(Box::new(requests));
     let metrics = Arc::new(registry);
     let ready = Arc::new(AtomicBool::new(false));
     let state = http::HttpState {
@@ -260,6 +266,7 @@ pub fn controller(
     let config = watcher::Config::default().any_semantic();
     let services: Api<DeserializeGuard<TracedService>> = scoped_api(&client, namespace);
     Controller::new(services, config.clone())
+        .trigger_backoff(watch_backoff::WatchBackoff::default())
         .owns(scoped_api::<Deployment>(&client, namespace), config.clone())
         .owns(scoped_api::<Service>(&client, namespace), config.clone())
         .owns(

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod operator;
+pub mod operator_proc;
 pub mod procs;
 
 use std::future::Future;

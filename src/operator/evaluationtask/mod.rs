@@ -53,7 +53,8 @@ pub fn controller(
 ) -> Controller<DeserializeGuard<EvaluationTask>> {
     let config = watcher::Config::default().any_semantic();
     let tasks: Api<DeserializeGuard<EvaluationTask>> = scoped_api(&client, namespace);
-    let controller = Controller::new(tasks, config.clone());
+    let controller = Controller::new(tasks, config.clone())
+        .trigger_backoff(crate::operator::watch_backoff::WatchBackoff::default());
     let store = controller.store();
     controller
         .owns(scoped_api::<CronJob>(&client, namespace), config.clone())
