@@ -124,12 +124,18 @@ fn indices_from_numeric_segments(path: &str) -> String {
     out
 }
 
-/// Whether `path` has a wildcard (`[*]`, `.*`) outside quoted names:
-/// the seed allows one only in the context path.
+/// Whether `path` has a wildcard (`[*]`, `.*`) or a descendant segment
+/// (`..`, which selects at any depth) outside quoted names: the seed allows
+/// one only in the context path.
 pub fn has_wildcard(path: &str) -> bool {
     let mut quote: Option<char> = None;
     let mut escaped = false;
+    let mut dot = false;
     for c in path.chars() {
+        let after_dot = std::mem::replace(&mut dot, quote.is_none() && c == '.');
+        if after_dot && dot {
+            return true;
+        }
         match quote {
             Some(q) => {
                 if escaped {
@@ -260,6 +266,9 @@ mod tests {
         assert!(has_wildcard("a.*"));
         assert!(!has_wildcard("a['*']"));
         assert!(!has_wildcard("attributes.input.value"));
+        assert!(has_wildcard("$..value"));
+        assert!(has_wildcard("attributes..content"));
+        assert!(!has_wildcard("attributes['a..b']"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod meta;
 pub mod network_policy;
 pub mod oss_csi;
 pub mod service;
+pub mod syntax;
 pub mod validate;
 pub mod validated;
 pub mod validation_error;

@@ -119,6 +119,9 @@ pub struct TracedServiceSpec {
     #[x_kube(validation = Rule::new("self.all(p, !p.startsWith('-'))").message(
         "pythonPackages entries must be requirement specifiers such as 'flask' or 'dashscope==1.20.0'; pip options (starting with '-') are not allowed, set pipIndexURL for a custom index"
     ))]
+    #[x_kube(validation = Rule::new(SHELL_FREE).message(
+        "pythonPackages entries must be requirement specifiers: shell syntax ($, `, |, &, newlines) is not allowed (entries are passed to pip as arguments, never to a shell)"
+    ))]
     pub python_packages: Vec<String>,
 
     /// Package index pip installs from (`--index-url`); PyPI when unset.
@@ -154,6 +157,10 @@ pub struct TracedServiceSpec {
     #[serde(default)]
     pub network: NetworkSpec,
 }
+
+/// CEL: no entry of a requirement list holds shell syntax. Entries reach pip
+/// as argv either way; this makes such a manifest fail at apply, clearly.
+pub const SHELL_FREE: &str = r#"self.all(p, !p.contains('$') && !p.contains('`') && !p.contains('|') && !p.contains('&') && !p.contains('\n') && !p.contains('\r'))"#;
 
 fn default_port() -> i32 {
     DEFAULT_PORT
