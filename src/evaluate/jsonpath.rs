@@ -25,6 +25,14 @@ impl Path {
     /// Compiles a dotted path (or a `$`-rooted JSONPath).
     pub fn parse(text: &str) -> Result<Self, String> {
         let jsonpath = to_jsonpath(text.trim());
+        // The JSONPath parser recurses per nesting level: bound it before parsing.
+        let depth = nesting(&jsonpath);
+        if depth > MAX_NESTING {
+            return Err(format!(
+                "{:?} is not a valid path: it nests {depth} levels deep (brackets, parentheses, '!'), at most {MAX_NESTING} are allowed",
+                truncate(text, 64)
+            ));
+        }
         let query = JsonPath::parse(&jsonpath).map_err(|e| {
             format!(
                 "{text:?} is not a valid path (as JSONPath {jsonpath:?}: {} at position {})",
@@ -51,6 +59,46 @@ impl Path {
             .into_iter()
             .filter(|v| !v.is_null())
             .collect()
+    }
+}
+
+/// Deepest nesting a path may have (see [`nesting`]).
+pub const MAX_NESTING: usize = 32;
+
+/// How deeply a JSONPath nests outside quoted names: open brackets and
+/// parentheses, plus the `!` negations seen (each one a level of the parser).
+fn nesting(path: &str) -> usize {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let (mut depth, mut deepest, mut negations) = (0usize, 0usize, 0usize);
+    for c in path.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '[' | '(' => depth += 1,
+                ']' | ')' => depth = depth.saturating_sub(1),
+                '!' => negations += 1,
+                _ => {}
+            },
+        }
+        deepest = deepest.max(depth + negations);
+    }
+    deepest
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -267,6 +315,15 @@ mod tests {
         assert!(!has_wildcard("a['*']"));
         assert!(!has_wildcard("attributes.input.value"));
         assert!(has_wildcard("$..value"));
+        let deep = format!("$.a{}", "[?(@.a".repeat(5_000));
+        let error = Path::parse(&deep).expect_err("too deep");
+        assert!(
+            error.contains("nests") && error.contains("at most 32"),
+            "{error}"
+        );
+        let negations = format!("$[?{}@.a]", "!".repeat(5_000));
+        assert!(Path::parse(&negations).is_err());
+        assert!(Path::parse("$.a[?(@.b[?(@.c == 1)])]").is_ok());
         assert!(has_wildcard("attributes..content"));
         assert!(!has_wildcard("attributes['a..b']"));
     }

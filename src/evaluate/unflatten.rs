@@ -21,6 +21,9 @@
 //!    top level. Keys inside a `kvlistValue` are kept verbatim too: the
 //!    value is already structured.
 //! 5. The same key twice: the last one wins.
+//! 6. A key of more than [`MAX_DEPTH`] segments is kept verbatim at the top
+//!    level, so a hostile key (`a.a.a...` 100,000 times) cannot nest the
+//!    span object deeper than the stack allows.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +32,9 @@ use serde_json::{Map, Value};
 /// Indices at or above this make a level an object rather than an array, so
 /// a key such as `a.999999999` cannot allocate a huge array of nulls.
 pub const MAX_ARRAY_LEN: usize = 10_000;
+
+/// Keys with more segments than this are kept verbatim (rule 6).
+pub const MAX_DEPTH: usize = 64;
 
 #[derive(Default)]
 struct Node {
@@ -45,7 +51,7 @@ where
     let mut root = Node::default();
     let mut verbatim = Vec::new();
     for (key, value) in pairs {
-        if key.split('.').any(str::is_empty) {
+        if key.split('.').any(str::is_empty) || key.split('.').nth(MAX_DEPTH).is_some() {
             verbatim.push((key, value));
             continue;
         }
