@@ -137,7 +137,8 @@ pub struct TracedServiceSpec {
     pub pip_index_url: Option<String>,
 
     /// Environment of the app container. An entry here replaces any variable of
-    /// the same name the operator would set (OTEL_*, ARMS_*, PYTHONPATH, ...).
+    /// the same name the operator would set (OTEL_*, ARMS_*, PYTHONPATH, ...);
+    /// names starting with TRACEVAL_ are reserved for the operator (Degraded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
 
