@@ -248,6 +248,10 @@ async fn degraded_case(
     );
     controllers.assert_alive(&case.file);
     assert!(grown >= 1, "{}: never reconciled", case.file);
+    eprintln!(
+        "{}: {grown} reconciles from apply to the end of the quiet window",
+        case.file
+    );
     Measured {
         outcome: if want_phase.is_some() {
             "Failed"
