@@ -135,6 +135,23 @@ mod tests {
     }
 
     #[test]
+    fn keys_deeper_than_the_limit_stay_verbatim() {
+        let at_limit = vec!["a"; MAX_DEPTH].join(".");
+        let mut value = run(&[(at_limit.as_str(), json!(1))]);
+        for _ in 0..MAX_DEPTH {
+            value = value["a"].take();
+        }
+        assert_eq!(value, json!(1), "{MAX_DEPTH} segments still nest");
+        let deep = vec!["a"; 100_000].join(".");
+        let out = run(&[(deep.as_str(), json!(1))]);
+        assert_eq!(
+            out[deep.as_str()],
+            json!(1),
+            "kept verbatim at the top level"
+        );
+    }
+
+    #[test]
     fn dotted_keys_nest() {
         assert_eq!(
             run(&[
