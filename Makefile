@@ -59,3 +59,10 @@ bench:
 # produces a figure. Its own control plane (/tmp/tv-bench-smoke, ports 30700+).
 bench-smoke:
 	bench/run --smoke $(BENCH_ARGS)
+
+.PHONY: fuzz
+
+# Fuzzing of issue 8 (cargo-fuzz, not part of CI): each target in fuzz/ for
+# FUZZ_SECONDS (default 60) seconds; results in bench/RELIABILITY.md, "Fuzzing".
+fuzz:
+	bench/fuzz

@@ -33,7 +33,15 @@ impl Path {
                 truncate(text, 64)
             ));
         }
-        let query = JsonPath::parse(&jsonpath).map_err(|e| {
+        // serde_json_path 0.7.2 panics ("we do not use streaming parsers") on
+        // some truncated input such as `['\u` (found by fuzzing). A path is
+        // user input: its panic must be an error, never a dead controller.
+        let parsed = std::panic::catch_unwind(|| JsonPath::parse(&jsonpath)).map_err(|_| {
+            format!(
+                "{text:?} is not a valid path (as JSONPath {jsonpath:?}: the parser failed on it; check its quotes and escapes)"
+            )
+        })?;
+        let query = parsed.map_err(|e| {
             format!(
                 "{text:?} is not a valid path (as JSONPath {jsonpath:?}: {} at position {})",
                 e.message(),
@@ -324,6 +332,9 @@ mod tests {
         let negations = format!("$[?{}@.a]", "!".repeat(5_000));
         assert!(Path::parse(&negations).is_err());
         assert!(Path::parse("$.a[?(@.b[?(@.c == 1)])]").is_ok());
+        // Found by cargo fuzz: the JSONPath parser panics on a truncated \u escape.
+        let error = Path::parse(" I ['\\u").expect_err("truncated escape");
+        assert!(error.contains("not a valid path"), "{error}");
         assert!(has_wildcard("attributes..content"));
         assert!(!has_wildcard("attributes['a..b']"));
     }
