@@ -22,7 +22,11 @@ fn rule(span: &str, path: &str, value: Option<&str>) -> ExtractionRule {
 
 static EXTRACTOR: LazyLock<Extractor> = LazyLock::new(|| {
     let spec = ExtractionSpec {
-        query: rule("kind:LLM", "attributes.input.value", Some("messages[0].content")),
+        query: rule(
+            "kind:LLM",
+            "attributes.input.value",
+            Some("messages[0].content"),
+        ),
         answer: rule("LLM", "$.attributes['output.value']", None),
         context: Some(rule(
             "retrieve",
