@@ -69,3 +69,10 @@ bench-smoke:
 # and the "Operator faults" section of bench/RELIABILITY.md rewritten.
 soak:
 	tests/reliability/soak
+
+.PHONY: fuzz
+
+# Fuzzing of issue 8 (cargo-fuzz, not part of CI): each target in fuzz/ for
+# FUZZ_SECONDS (default 60) seconds; results in bench/RELIABILITY.md, "Fuzzing".
+fuzz:
+	bench/fuzz

@@ -102,7 +102,7 @@ impl Rule {
         for path in paths {
             if single && jsonpath::has_wildcard(path) {
                 return Err(error(format!(
-                    "{path:?} has a wildcard; only context paths may use [*]"
+                    "{path:?} has a wildcard or a descendant segment (..); only context paths may select several values"
                 )));
             }
         }

@@ -26,7 +26,23 @@ impl Path {
     /// Compiles a dotted path (or a `$`-rooted JSONPath).
     pub fn parse(text: &str) -> Result<Self, String> {
         let jsonpath = to_jsonpath(text.trim());
-        let query = JsonPath::parse(&jsonpath).map_err(|e| {
+        // The JSONPath parser recurses per nesting level: bound it before parsing.
+        let depth = nesting(&jsonpath);
+        if depth > MAX_NESTING {
+            return Err(format!(
+                "{:?} is not a valid path: it nests {depth} levels deep (brackets, parentheses, '!'), at most {MAX_NESTING} are allowed",
+                truncate(text, 64)
+            ));
+        }
+        // serde_json_path 0.7.2 panics ("we do not use streaming parsers") on
+        // some truncated input such as `['\u` (found by fuzzing). A path is
+        // user input: its panic must be an error, never a dead controller.
+        let parsed = std::panic::catch_unwind(|| JsonPath::parse(&jsonpath)).map_err(|_| {
+            format!(
+                "{text:?} is not a valid path (as JSONPath {jsonpath:?}: the parser failed on it; check its quotes and escapes)"
+            )
+        })?;
+        let query = parsed.map_err(|e| {
             format!(
                 "{text:?} is not a valid path (as JSONPath {jsonpath:?}: {} at position {})",
                 e.message(),
@@ -80,6 +96,46 @@ fn reaches_resource(jsonpath: &str) -> bool {
         None
     };
     first.is_none_or(|name| name == "resource")
+}
+
+/// Deepest nesting a path may have (see [`nesting`]).
+pub const MAX_NESTING: usize = 32;
+
+/// How deeply a JSONPath nests outside quoted names: open brackets and
+/// parentheses, plus the `!` negations seen (each one a level of the parser).
+fn nesting(path: &str) -> usize {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let (mut depth, mut deepest, mut negations) = (0usize, 0usize, 0usize);
+    for c in path.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '[' | '(' => depth += 1,
+                ']' | ')' => depth = depth.saturating_sub(1),
+                '!' => negations += 1,
+                _ => {}
+            },
+        }
+        deepest = deepest.max(depth + negations);
+    }
+    deepest
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// Converts the seed's dotted form to JSONPath (see the module documentation).
@@ -152,12 +208,18 @@ fn indices_from_numeric_segments(path: &str) -> String {
     out
 }
 
-/// Whether `path` has a wildcard (`[*]`, `.*`) outside quoted names:
-/// the seed allows one only in the context path.
+/// Whether `path` has a wildcard (`[*]`, `.*`) or a descendant segment
+/// (`..`, which selects at any depth) outside quoted names: the seed allows
+/// one only in the context path.
 pub fn has_wildcard(path: &str) -> bool {
     let mut quote: Option<char> = None;
     let mut escaped = false;
+    let mut dot = false;
     for c in path.chars() {
+        let after_dot = std::mem::replace(&mut dot, quote.is_none() && c == '.');
+        if after_dot && dot {
+            return true;
+        }
         match quote {
             Some(q) => {
                 if escaped {
@@ -288,6 +350,21 @@ mod tests {
         assert!(has_wildcard("a.*"));
         assert!(!has_wildcard("a['*']"));
         assert!(!has_wildcard("attributes.input.value"));
+        assert!(has_wildcard("$..value"));
+        let deep = format!("$.a{}", "[?(@.a".repeat(5_000));
+        let error = Path::parse(&deep).expect_err("too deep");
+        assert!(
+            error.contains("nests") && error.contains("at most 32"),
+            "{error}"
+        );
+        let negations = format!("$[?{}@.a]", "!".repeat(5_000));
+        assert!(Path::parse(&negations).is_err());
+        assert!(Path::parse("$.a[?(@.b[?(@.c == 1)])]").is_ok());
+        // Found by cargo fuzz: the JSONPath parser panics on a truncated \u escape.
+        let error = Path::parse(" I ['\\u").expect_err("truncated escape");
+        assert!(error.contains("not a valid path"), "{error}");
+        assert!(has_wildcard("attributes..content"));
+        assert!(!has_wildcard("attributes['a..b']"));
     }
 
     #[test]

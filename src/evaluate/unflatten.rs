@@ -21,6 +21,9 @@
 //!    top level. Keys inside a `kvlistValue` are kept verbatim too: the
 //!    value is already structured.
 //! 5. The same key twice: the last one wins.
+//! 6. A key of more than [`MAX_DEPTH`] segments is kept verbatim at the top
+//!    level, so a hostile key (`a.a.a...` 100,000 times) cannot nest the
+//!    span object deeper than the stack allows.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +32,9 @@ use serde_json::{Map, Value};
 /// Indices at or above this make a level an object rather than an array, so
 /// a key such as `a.999999999` cannot allocate a huge array of nulls.
 pub const MAX_ARRAY_LEN: usize = 10_000;
+
+/// Keys with more segments than this are kept verbatim (rule 6).
+pub const MAX_DEPTH: usize = 64;
 
 #[derive(Default)]
 struct Node {
@@ -45,7 +51,7 @@ where
     let mut root = Node::default();
     let mut verbatim = Vec::new();
     for (key, value) in pairs {
-        if key.split('.').any(str::is_empty) {
+        if key.split('.').any(str::is_empty) || key.split('.').nth(MAX_DEPTH).is_some() {
             verbatim.push((key, value));
             continue;
         }
@@ -126,6 +132,23 @@ mod tests {
         Value::Object(unflatten(
             pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())),
         ))
+    }
+
+    #[test]
+    fn keys_deeper_than_the_limit_stay_verbatim() {
+        let at_limit = vec!["a"; MAX_DEPTH].join(".");
+        let mut value = run(&[(at_limit.as_str(), json!(1))]);
+        for _ in 0..MAX_DEPTH {
+            value = value["a"].take();
+        }
+        assert_eq!(value, json!(1), "{MAX_DEPTH} segments still nest");
+        let deep = vec!["a"; 100_000].join(".");
+        let out = run(&[(deep.as_str(), json!(1))]);
+        assert_eq!(
+            out[deep.as_str()],
+            json!(1),
+            "kept verbatim at the top level"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod network_policy;
 pub mod oss_csi;
 pub mod security;
 pub mod service;
+pub mod syntax;
 pub mod validate;
 pub mod validated;
 pub mod validation_error;

@@ -12,6 +12,7 @@ use kube::{Resource, ResourceExt};
 
 use super::endpoint::Endpoint;
 use super::hash::spec_hash;
+use super::syntax::{check_env_names, check_requirements, check_resources};
 pub use super::validated::*;
 pub use super::validation_error::ValidationError;
 use crate::api::tracedservice::{DEFAULT_RUN_AS_USER, Mount, OssMode, Probe, TracedService};
@@ -66,6 +67,8 @@ pub fn validate(ts: &TracedService) -> Result<ValidatedTracedService, Validation
     if wraps && spec.command.is_none() {
         return Err(ValidationError::CommandRequired);
     }
+    check_env_names(&spec.env)?;
+    check_resources(spec.resources.as_ref())?;
     let pip_index = spec
         .pip_index_url
         .as_deref()
@@ -167,16 +170,6 @@ fn packages(
 
 fn to_owned(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn check_requirements(field: &'static str, list: &[String]) -> Result<(), ValidationError> {
-    match list.iter().find(|p| p.is_empty() || p.starts_with('-')) {
-        Some(bad) => Err(ValidationError::PipOption {
-            field,
-            value: bad.clone(),
-        }),
-        None => Ok(()),
-    }
 }
 
 fn validate_mounts(mounts: &[Mount]) -> Result<Vec<ValidMount>, ValidationError> {

@@ -90,4 +90,28 @@ pub enum ValidationError {
         /// The key.
         key: String,
     },
+    /// A requirement entry that is not a PEP 508 specifier (e.g. shell syntax).
+    #[error(
+        "{field} entry {value:?} is not a pip requirement specifier (name, [extras], version or @ URL, ; marker); entries are passed to pip as arguments, never to a shell"
+    )]
+    InvalidRequirement {
+        /// The field path.
+        field: &'static str,
+        /// The offending entry.
+        value: String,
+    },
+    /// An env name the API server would reject.
+    #[error("env name {0:?} is not a valid variable name (printable ASCII without '=')")]
+    InvalidEnvName(String),
+    /// An env name the operator reserves.
+    #[error("env name {0:?} is reserved: names starting with TRACEVAL_ are set by the operator")]
+    ReservedEnvName(String),
+    /// A resource quantity that does not parse.
+    #[error("{field} {value:?} is not a quantity such as 500m, 2 or 1Gi")]
+    InvalidQuantity {
+        /// The field path.
+        field: String,
+        /// The value given.
+        value: String,
+    },
 }

@@ -121,6 +121,9 @@ pub struct TracedServiceSpec {
     #[x_kube(validation = Rule::new("self.all(p, !p.startsWith('-'))").message(
         "pythonPackages entries must be requirement specifiers such as 'flask' or 'dashscope==1.20.0'; pip options (starting with '-') are not allowed, set pipIndexURL for a custom index"
     ))]
+    #[x_kube(validation = Rule::new(SHELL_FREE).message(
+        "pythonPackages entries must be requirement specifiers: shell syntax ($, `, |, &, newlines) is not allowed (entries are passed to pip as arguments, never to a shell)"
+    ))]
     pub python_packages: Vec<String>,
 
     /// Package index pip installs from (`--index-url`); PyPI when unset.
@@ -136,7 +139,8 @@ pub struct TracedServiceSpec {
     pub pip_index_url: Option<String>,
 
     /// Environment of the app container. An entry here replaces any variable of
-    /// the same name the operator would set (OTEL_*, ARMS_*, PYTHONPATH, ...).
+    /// the same name the operator would set (OTEL_*, ARMS_*, PYTHONPATH, ...);
+    /// names starting with TRACEVAL_ are reserved for the operator (Degraded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
 
@@ -160,6 +164,10 @@ pub struct TracedServiceSpec {
     #[serde(default, skip_serializing_if = "SecuritySpec::is_default")]
     pub security: SecuritySpec,
 }
+
+/// CEL: no entry of a requirement list holds shell syntax. Entries reach pip
+/// as argv either way; this makes such a manifest fail at apply, clearly.
+pub const SHELL_FREE: &str = r#"self.all(p, !p.contains('$') && !p.contains('`') && !p.contains('|') && !p.contains('&') && !p.contains('\n') && !p.contains('\r'))"#;
 
 fn default_port() -> i32 {
     DEFAULT_PORT

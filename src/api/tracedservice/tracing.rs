@@ -52,6 +52,9 @@ pub struct TracingSpec {
     #[x_kube(validation = Rule::new("self.all(p, !p.startsWith('-'))").message(
         "tracing.probePackages entries must be requirement specifiers; pip options (starting with '-') are not allowed"
     ))]
+    #[x_kube(validation = Rule::new(super::SHELL_FREE).message(
+        "tracing.probePackages entries must be requirement specifiers: shell syntax ($, `, |, &, newlines) is not allowed"
+    ))]
     pub probe_packages: Option<Vec<String>>,
 
     /// Settings of the `arms` probe (Alibaba Cloud Application Real-Time Monitoring Service).

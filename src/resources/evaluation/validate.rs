@@ -140,18 +140,63 @@ fn spec_hash(spec: &EvaluationTaskSpec) -> String {
     short_hash(&serde_json::to_vec(&shaping).unwrap_or_default(), 4)
 }
 
-/// A light check of a cron expression; the API server checks the rest when
-/// the CronJob is applied.
+/// A cron expression as the CronJob controller reads it: a macro, or five
+/// fields of `*`, `?`, values, ranges and steps within each field's bounds
+/// (month and weekday names allowed). Checked here so that a schedule the API
+/// server would reject never gets as far as an apply.
 fn is_cron(schedule: &str) -> bool {
     if schedule.starts_with('@') {
         return CRON_MACROS.contains(&schedule);
     }
     let fields: Vec<&str> = schedule.split_whitespace().collect();
+    let bounds: [(u32, u32, &[&str]); 5] = [
+        (0, 59, &[]),
+        (0, 23, &[]),
+        (1, 31, &[]),
+        (1, 12, &MONTHS),
+        (0, 7, &WEEKDAYS),
+    ];
     fields.len() == 5
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-' | '?'))
-        })
+        && fields
+            .iter()
+            .zip(bounds)
+            .all(|(field, (min, max, names))| cron_field(field, min, max, names))
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// One cron field: comma-separated items, each `*`, `?`, `N` or `N-M`, with an optional `/step`.
+fn cron_field(field: &str, min: u32, max: u32, names: &[&str]) -> bool {
+    let value = |text: &str| -> Option<u32> {
+        let n = match text.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                let upper = text.to_ascii_uppercase();
+                let index = names.iter().position(|name| *name == upper)?;
+                // Month names count from 1, weekday names from 0 (SUN).
+                u32::try_from(index).ok()? + if names.len() == 12 { 1 } else { 0 }
+            }
+        };
+        (min..=max).contains(&n).then_some(n)
+    };
+    field.split(',').all(|item| {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        let step_ok = step.is_none_or(|s| s.parse::<u32>().is_ok_and(|n| n >= 1 && n <= max));
+        let range_ok = match range {
+            "*" | "?" => true,
+            _ => match range.split_once('-') {
+                Some((a, b)) => matches!((value(a), value(b)), (Some(a), Some(b)) if a <= b),
+                None => value(range).is_some(),
+            },
+        };
+        step_ok && range_ok
+    })
 }
 
 #[cfg(test)]
@@ -165,10 +210,28 @@ mod tests {
             "0 3 * * 1-5",
             "@hourly",
             "5,35 */2 * JAN-JUN MON",
+            "0 0 1-15/2 * SUN-SAT",
+            "0 0 ? * 7",
         ] {
             assert!(is_cron(good), "{good}");
         }
-        for bad in ["", "* * * *", "@often", "TZ=UTC * * * * *", "* * * * * *"] {
+        for bad in [
+            "",
+            "* * * *",
+            "@often",
+            "TZ=UTC * * * * *",
+            "* * * * * *",
+            "99 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "* * * * 8",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "* * * FOO *",
+            "a b c d e",
+            "1,,2 * * * *",
+        ] {
             assert!(!is_cron(bad), "{bad}");
         }
     }
