@@ -18,6 +18,8 @@ pub mod status;
 pub mod stores;
 
 #[cfg(test)]
+mod cached_tests;
+#[cfg(test)]
 mod drift_tests;
 #[cfg(test)]
 mod mock_tests;
