@@ -13,7 +13,10 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::apply::Wanted;
+use super::caches::ServiceCaches;
 use super::error::Error;
+use super::stores::has_unwanted;
+use crate::api::TracedService;
 use crate::resources::ValidatedTracedService;
 use crate::resources::meta::{NAMESPACE_LABEL, children_selector};
 
@@ -55,6 +58,42 @@ pub async fn cleanup(
     );
     deleted.extend(volumes(client, svc, persistent_volumes).await?);
     Ok(deleted)
+}
+
+/// Whether the spec changed since the last reconcile that finished
+/// (`metadata.generation` ≠ `status.observedGeneration`; a never-reconciled
+/// object has nothing to clean up).
+pub fn generation_changed(generation: Option<i64>, observed: Option<i64>) -> bool {
+    observed.is_some_and(|observed| Some(observed) != generation)
+}
+
+/// Whether cleanup must list: without caches; when the spec changed; when
+/// the volumes (cluster-scoped, not watched) were not checked yet by this
+/// process; or when the caches show a controlled child that is not wanted.
+pub fn cleanup_needed(
+    ts: &TracedService,
+    svc: &ValidatedTracedService,
+    caches: Option<&ServiceCaches>,
+    wanted: &Wanted,
+    unchecked_volumes: bool,
+) -> bool {
+    let Some(caches) = caches else {
+        return true;
+    };
+    let observed = ts.status.as_ref().and_then(|s| s.observed_generation);
+    if generation_changed(ts.metadata.generation, observed) || unchecked_volumes {
+        return true;
+    }
+    let (namespace, uid) = (svc.namespace.as_str(), svc.owner.uid.as_str());
+    has_unwanted(&caches.deployments, namespace, uid, |n| {
+        wanted.deployments.contains(n)
+    }) || has_unwanted(&caches.services, namespace, uid, |n| {
+        wanted.services.contains(n)
+    }) || has_unwanted(&caches.network_policies, namespace, uid, |n| {
+        wanted.network_policies.contains(n)
+    }) || has_unwanted(&caches.claims, namespace, uid, |n| {
+        wanted.persistent_volume_claims.contains(n)
+    })
 }
 
 /// The event announcing what cleanup deleted, if it deleted anything.

@@ -2,10 +2,12 @@
 //! Objects are built in `resources`; nothing is built here.
 
 pub mod apply;
+pub mod caches;
 pub mod cleanup;
 pub mod client_metrics;
 pub mod conditions;
 pub mod dereference;
+pub mod drift;
 pub mod error;
 pub mod evaluationtask;
 pub mod finalizer;
@@ -14,26 +16,29 @@ pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod status;
+pub mod stores;
 pub mod watch_backoff;
 
+#[cfg(test)]
+mod cached_tests;
+#[cfg(test)]
+mod drift_tests;
 #[cfg(test)]
 mod mock_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, watcher};
-use kube::{Api, Client};
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
+use kube::{Api, Client, Resource};
 use thiserror::Error;
 
 use crate::api::TracedService;
@@ -76,6 +81,14 @@ pub struct Context {
     pub metrics: Arc<metrics::Metrics>,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// What this process saw of each child after its own apply.
+    pub ledger: drift::Ledger,
+    /// The TracedService controllers' children caches, per scope.
+    pub service_caches: stores::Scoped<caches::ServiceCaches>,
+    /// The EvaluationTask controllers' children caches, per scope.
+    pub task_caches: stores::Scoped<caches::TaskCaches>,
+    /// TracedServices whose (unwatched) volumes this process has checked.
+    volumes_checked: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -98,7 +111,33 @@ impl Context {
             trace_ui,
             metrics,
             failures: Mutex::new(HashMap::new()),
+            ledger: drift::Ledger::default(),
+            service_caches: stores::Scoped::default(),
+            task_caches: stores::Scoped::default(),
+            volumes_checked: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The TracedService children caches covering `namespace`, once they
+    /// have listed; `None` without a watching controller (then every child
+    /// is applied and cleanup lists).
+    pub async fn service_caches(&self, namespace: &str) -> Option<Arc<caches::ServiceCaches>> {
+        let caches = self.service_caches.get(namespace)?;
+        caches.ready().await.then_some(caches)
+    }
+
+    /// The EvaluationTask children caches covering `namespace`, once listed.
+    pub async fn task_caches(&self, namespace: &str) -> Option<Arc<caches::TaskCaches>> {
+        let caches = self.task_caches.get(namespace)?;
+        caches.ready().await.then_some(caches)
+    }
+
+    /// Whether this is the first time this process checks the volumes of `key`.
+    pub fn first_volume_check(&self, key: &str) -> bool {
+        self.volumes_checked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.to_owned())
     }
 
     /// Counts a transient failure of `key` and returns how many in a row.
@@ -257,26 +296,67 @@ async fn shutdown_signal() {
     }
 }
 
+/// Reconciles running at once per controller: as many as the API floor's
+/// requests in flight (bench row 1), so a burst of N new objects does not
+/// open N connections and time out Service IP allocation.
+pub const CONCURRENCY: u16 = 32;
+/// Trailing-edge debounce of reconcile requests: the watch events of one
+/// reconcile's own writes (children, status) fold into one follow-up.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// The controller settings of both controllers.
+pub fn controller_config() -> controller::Config {
+    controller::Config::default()
+        .concurrency(CONCURRENCY)
+        .debounce(DEBOUNCE)
+}
+
+/// A TracedService controller and the caches of its children.
+pub struct ServiceController {
+    controller: Controller<DeserializeGuard<TracedService>>,
+    caches: Arc<caches::ServiceCaches>,
+    namespace: Option<String>,
+}
+
+impl ServiceController {
+    /// Stops on SIGINT/SIGTERM.
+    #[must_use]
+    pub fn shutdown_on_signal(self) -> Self {
+        Self {
+            controller: self.controller.shutdown_on_signal(),
+            ..self
+        }
+    }
+}
+
 /// The TracedService controller, watching one namespace or all, with every
-/// child kind owned so drift and deletions of children trigger a reconcile.
-pub fn controller(
-    client: Client,
-    namespace: Option<&str>,
-) -> Controller<DeserializeGuard<TracedService>> {
+/// child kind owned (metadata-only or slimmed caches) so drift and deletions
+/// of children trigger a reconcile.
+pub fn controller(client: Client, namespace: Option<&str>) -> ServiceController {
     let config = watcher::Config::default().any_semantic();
-    let services: Api<DeserializeGuard<TracedService>> = scoped_api(&client, namespace);
-    Controller::new(services, config.clone())
-        .trigger_backoff(watch_backoff::WatchBackoff::default())
-        .owns(scoped_api::<Deployment>(&client, namespace), config.clone())
-        .owns(scoped_api::<Service>(&client, namespace), config.clone())
-        .owns(
-            scoped_api::<NetworkPolicy>(&client, namespace),
-            config.clone(),
-        )
-        .owns(
-            scoped_api::<PersistentVolumeClaim>(&client, namespace),
+    let (reader, writer) = reflector::store();
+    let main = reflector(
+        writer,
+        watcher(
+            scoped_api::<DeserializeGuard<TracedService>>(&client, namespace),
             config,
         )
+        .backoff(crate::operator::watch_backoff::WatchBackoff::default())
+        .modify(|ts: &mut DeserializeGuard<TracedService>| stores::slim(ts.meta_mut())),
+    )
+    .applied_objects();
+    let (caches, triggers) = caches::ServiceCaches::watch(&client, namespace);
+    let controller = Controller::for_stream(main, reader)
+        .with_config(controller_config())
+        .owns_stream(triggers.deployments)
+        .owns_stream(triggers.services)
+        .owns_stream(triggers.network_policies)
+        .owns_stream(triggers.claims);
+    ServiceController {
+        controller,
+        caches,
+        namespace: namespace.map(str::to_owned),
+    }
 }
 
 /// An API of namespaced objects in `namespace`, or in all namespaces.
@@ -291,9 +371,13 @@ where
     }
 }
 
-/// Runs `controller` until its shutdown trigger fires.
-pub async fn drive(controller: Controller<DeserializeGuard<TracedService>>, ctx: Arc<Context>) {
+/// Runs `controller` until its shutdown trigger fires; its caches serve
+/// the reconciles of its scope.
+pub async fn drive(controller: ServiceController, ctx: Arc<Context>) {
+    ctx.service_caches
+        .register(controller.namespace.as_deref(), controller.caches.clone());
     controller
+        .controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(log_reconcile)
         .await;

@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 
 use super::Context;
 use super::apply::apply;
-use super::cleanup::{cleanup, cleanup_event};
+use super::cleanup::{cleanup, cleanup_event, cleanup_needed};
 use super::conditions::Observation;
 use super::dereference::dereference;
 use super::error::{Error, ErrorClass};
@@ -91,7 +91,8 @@ async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, 
         finalizer::add(&ctx.client, ts).await?;
     }
     let children = build(&svc, &ctx.options);
-    let applied = match apply(&ctx.client, children).await {
+    let caches = ctx.service_caches(&svc.namespace).await;
+    let applied = match apply(&ctx.client, &ctx.ledger, caches.as_deref(), children).await {
         Ok(applied) => applied,
         Err(error) => {
             let observation = Observation::ApplyFailed(error.to_string());
@@ -109,9 +110,22 @@ async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, 
             return Err(error);
         }
     };
-    let deleted = cleanup(&ctx.client, &svc, &applied.wanted).await?;
-    if let Some(event) = cleanup_event(&deleted) {
-        publish(ctx, ts, event).await;
+    // Volumes are not watched: checked by listing once per process.
+    let unchecked_volumes = finalizer::has_finalizer(ts) && ctx.first_volume_check(&svc.owner.uid);
+    if cleanup_needed(
+        ts,
+        &svc,
+        caches.as_deref(),
+        &applied.wanted,
+        unchecked_volumes,
+    ) {
+        let deleted = cleanup(&ctx.client, &svc, &applied.wanted).await?;
+        if let Some(event) = cleanup_event(&deleted) {
+            publish(ctx, ts, event).await;
+        }
+    }
+    if applied.writes > 0 {
+        tracing::debug!(object = %svc.name, writes = applied.writes, "applied children");
     }
     if !wants_volumes && finalizer::has_finalizer(ts) {
         // Cleanup deleted the volumes the spec dropped.

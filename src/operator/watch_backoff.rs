@@ -11,7 +11,8 @@
 //! tests/reliability/faults.rs). This one doubles from 250 ms to 2 s and
 //! resets after 10 s without an error: still at most one retry round of the
 //! watches per 2 s while the server is down, and all of them back within
-//! seconds after.
+//! seconds after. Each watch stream of both controllers (the main watch and
+//! the child caches in `stores`) gets its own instance.
 
 use std::time::Duration;
 

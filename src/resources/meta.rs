@@ -69,3 +69,7 @@ pub fn cluster_object_meta(svc: &ValidatedTracedService, name: impl Into<String>
         ..ObjectMeta::default()
     }
 }
+
+/// Annotation on every child the operator applies: the hash of the desired
+/// object as applied, so an unchanged child is not applied again.
+pub const APPLIED_HASH_ANNOTATION: &str = "traceval.dev/applied-hash";

@@ -4,15 +4,19 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::batch::v1::Job;
 use kube::api::ListParams;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::operator::Error as ApiError;
-use crate::operator::apply::apply_namespaced;
+use crate::operator::apply::{apply_if_needed, apply_or_cached};
+use crate::operator::caches::TaskCaches;
+use crate::operator::drift::{Cached, Ledger};
+use crate::operator::stores::cached;
 use crate::resources::evaluation::{
-    EvaluationChildren, ValidatedTask, Workload, children_selector,
+    EVALUATIONTASK_LABEL, EvaluationChildren, ValidatedTask, Workload, children_selector,
 };
+use crate::resources::meta::{MANAGED_BY_LABEL, MANAGER};
 
 /// Runs failing in a row before the task is Failed.
 pub const FAILED_RUNS_THRESHOLD: usize = 3;
@@ -31,30 +35,67 @@ pub struct Applied {
     pub failing: Option<String>,
 }
 
-/// Applies every child and observes the runs.
+/// The cached child of `$field` named like `$object`, as [`Cached`] metadata,
+/// applied when needed; counts the write.
+macro_rules! apply_cached_meta {
+    ($client:expr, $ledger:expr, $caches:expr, $field:ident, $object:expr, $writes:expr) => {{
+        let object = $object;
+        let current = $caches.and_then(|c| {
+            cached(
+                &c.$field,
+                &object.namespace().unwrap_or_default(),
+                &object.name_any(),
+            )
+        });
+        let cached = current.as_deref().map(|c| Cached {
+            meta: &c.metadata,
+            fields_differ: false,
+        });
+        let stored = apply_if_needed($client, $ledger, object, cached).await?;
+        $writes += usize::from(stored.is_some());
+    }};
+}
+
+/// Applies every child that needs it (all without `caches`) and observes
+/// the runs; returns what was found and how many children were written.
 pub async fn apply(
     client: &Client,
+    ledger: &Ledger,
+    caches: Option<&TaskCaches>,
     task: &ValidatedTask,
     children: EvaluationChildren,
-) -> Result<Applied, ApiError> {
+) -> Result<(Applied, usize), ApiError> {
     let EvaluationChildren {
         service_account,
         role,
         role_binding,
         workload,
     } = children;
-    apply_namespaced(client, &service_account).await?;
-    apply_namespaced(client, &role).await?;
-    apply_namespaced(client, &role_binding).await?;
+    let mut writes = 0;
+    apply_cached_meta!(
+        client,
+        ledger,
+        caches,
+        service_accounts,
+        service_account,
+        writes
+    );
+    apply_cached_meta!(client, ledger, caches, roles, role, writes);
+    apply_cached_meta!(client, ledger, caches, role_bindings, role_binding, writes);
     let mut applied = Applied::default();
     match workload {
         Workload::CronJob(cronjob) => {
-            let cronjob: CronJob = apply_namespaced(client, cronjob.as_ref()).await?;
             applied.cronjob = Some(cronjob.name_any());
-            applied.failing = failing_runs(client, task).await?;
+            apply_cached_meta!(client, ledger, caches, cronjobs, *cronjob, writes);
+            applied.failing = match caches {
+                Some(caches) => Ok(cached_failing_runs(caches, task)),
+                None => failing_runs(client, task).await,
+            }?;
         }
         Workload::Job(job) => {
-            let job: Job = apply_namespaced(client, job.as_ref()).await?;
+            let current = caches.and_then(|c| cached(&c.jobs, &task.namespace, &job.name_any()));
+            let (job, written) = apply_or_cached(client, ledger, *job, current, false).await?;
+            writes += usize::from(written);
             let status = job.status.clone().unwrap_or_default();
             applied.job_started = status.start_time.is_some()
                 || status.active.unwrap_or(0) > 0
@@ -63,7 +104,22 @@ pub async fn apply(
             applied.job = Some(job.name_any());
         }
     }
-    Ok(applied)
+    Ok((applied, writes))
+}
+
+/// [`failing_runs`] from the Job cache instead of a list.
+fn cached_failing_runs(caches: &TaskCaches, task: &ValidatedTask) -> Option<String> {
+    let label = crate::resources::evaluation::names::label_value(&task.name);
+    let jobs = caches.jobs.state_filter(|job| {
+        let labels = job.meta().labels.as_ref();
+        job.namespace().as_deref() == Some(task.namespace.as_str())
+            && labels
+                .and_then(|l| l.get(MANAGED_BY_LABEL))
+                .map(String::as_str)
+                == Some(MANAGER)
+            && labels.and_then(|l| l.get(EVALUATIONTASK_LABEL)) == Some(&label)
+    });
+    latest_failures(jobs.iter().map(|job| Job::clone(job)).collect())
 }
 
 /// The message of a Job's `Failed` condition, if it failed.

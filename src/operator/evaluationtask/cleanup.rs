@@ -7,8 +7,11 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::Client;
 
 use super::apply::{Applied, wanted};
+use crate::api::EvaluationTask;
 use crate::operator::Error as ApiError;
-use crate::operator::cleanup::delete_unwanted;
+use crate::operator::caches::TaskCaches;
+use crate::operator::cleanup::{delete_unwanted, generation_changed};
+use crate::operator::stores::has_unwanted;
 use crate::resources::evaluation::{ValidatedTask, children_selector};
 
 /// Deletes unwanted workloads; returns `Kind/name` of each one deleted.
@@ -24,4 +27,26 @@ pub async fn cleanup(
         delete_unwanted::<CronJob>(client, &task.namespace, &selector, uid, &cronjobs).await?;
     deleted.extend(delete_unwanted::<Job>(client, &task.namespace, &selector, uid, &jobs).await?);
     Ok(deleted)
+}
+
+/// Whether cleanup must list: without caches, when the spec changed since
+/// the last finished reconcile, or when the caches show a controlled
+/// workload that is not wanted.
+pub fn cleanup_needed(
+    task: &EvaluationTask,
+    validated: &ValidatedTask,
+    caches: Option<&TaskCaches>,
+    applied: &Applied,
+) -> bool {
+    let Some(caches) = caches else {
+        return true;
+    };
+    let observed = task.status.as_ref().and_then(|s| s.observed_generation);
+    if generation_changed(task.metadata.generation, observed) {
+        return true;
+    }
+    let (cronjobs, jobs) = wanted(applied);
+    let (namespace, uid) = (validated.namespace.as_str(), validated.owner.uid.as_str());
+    has_unwanted(&caches.cronjobs, namespace, uid, |n| cronjobs.contains(n))
+        || has_unwanted(&caches.jobs, namespace, uid, |n| jobs.contains(n))
 }

@@ -16,19 +16,19 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use futures::{Stream, StreamExt};
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
 
 use self::metrics::EvaluationMetrics;
-use super::{Context, log_reconcile, scoped_api};
+use super::caches::TaskCaches;
+use super::stores::{Meta, slim};
+use super::{Context, controller_config, log_reconcile, scoped_api};
 use crate::api::{EvaluationTask, TracedService};
 use crate::resources::evaluation::EvaluationOptions;
 
@@ -44,34 +44,53 @@ pub struct EvaluationContext {
     pub metrics: Arc<EvaluationMetrics>,
 }
 
+/// An EvaluationTask controller and the caches of its children.
+pub struct TaskController {
+    controller: Controller<DeserializeGuard<EvaluationTask>>,
+    caches: Arc<TaskCaches>,
+    namespace: Option<String>,
+}
+
+impl TaskController {
+    /// Stops on SIGINT/SIGTERM.
+    #[must_use]
+    pub fn shutdown_on_signal(self) -> Self {
+        Self {
+            controller: self.controller.shutdown_on_signal(),
+            ..self
+        }
+    }
+}
+
 /// The EvaluationTask controller, watching one namespace or all: every child
-/// kind is owned (drift and deletions trigger a reconcile), and a change of a
-/// TracedService reconciles the tasks that target it.
-pub fn controller(
-    client: Client,
-    namespace: Option<&str>,
-) -> Controller<DeserializeGuard<EvaluationTask>> {
+/// kind is owned (drift and deletions trigger a reconcile), and a
+/// TracedService that appears, changes its spec or goes away reconciles the
+/// tasks that target it (its status writes do not: tasks only need it to exist).
+pub fn controller(client: Client, namespace: Option<&str>) -> TaskController {
     let config = watcher::Config::default().any_semantic();
-    let tasks: Api<DeserializeGuard<EvaluationTask>> = scoped_api(&client, namespace);
-    let controller = Controller::new(tasks, config.clone())
-        .trigger_backoff(crate::operator::watch_backoff::WatchBackoff::default());
-    let store = controller.store();
-    controller
-        .owns(scoped_api::<CronJob>(&client, namespace), config.clone())
-        .owns(scoped_api::<Job>(&client, namespace), config.clone())
-        .owns(
-            scoped_api::<ServiceAccount>(&client, namespace),
+    let (reader, writer) = reflector::store();
+    let main = reflector(
+        writer,
+        watcher(
+            scoped_api::<DeserializeGuard<EvaluationTask>>(&client, namespace),
             config.clone(),
         )
-        .owns(scoped_api::<Role>(&client, namespace), config.clone())
-        .owns(
-            scoped_api::<RoleBinding>(&client, namespace),
-            config.clone(),
-        )
-        .watches(
-            scoped_api::<TracedService>(&client, namespace),
-            config,
-            move |service: TracedService| {
+        .backoff(crate::operator::watch_backoff::WatchBackoff::default())
+        .modify(|task: &mut DeserializeGuard<EvaluationTask>| slim(task.meta_mut())),
+    )
+    .applied_objects();
+    let store = reader.clone();
+    let (caches, triggers) = TaskCaches::watch(&client, namespace);
+    let controller = Controller::for_stream(main, reader)
+        .with_config(controller_config())
+        .owns_stream(triggers.cronjobs)
+        .owns_stream(triggers.jobs)
+        .owns_stream(triggers.service_accounts)
+        .owns_stream(triggers.roles)
+        .owns_stream(triggers.role_bindings)
+        .watches_stream(
+            target_changes(scoped_api(&client, namespace), config),
+            move |service: Meta<TracedService>| {
                 let (namespace, name) = (service.namespace(), service.name_any());
                 store
                     .state()
@@ -85,15 +104,48 @@ pub fn controller(
                     .map(|guard| ObjectRef::from_obj(&*guard))
                     .collect::<Vec<_>>()
             },
-        )
+        );
+    TaskController {
+        controller,
+        caches,
+        namespace: namespace.map(str::to_owned),
+    }
+}
+
+/// TracedServices (metadata only, nothing cached but their generations)
+/// when they appear, change generation or are deleted.
+fn target_changes(
+    api: Api<Meta<TracedService>>,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<Meta<TracedService>, watcher::Error>> + Send + 'static {
+    let mut generations: HashMap<(Option<String>, String), Option<i64>> = HashMap::new();
+    watcher(api, config)
+        .backoff(crate::operator::watch_backoff::WatchBackoff::default())
+        .filter_map(move |event| {
+            let changed = match event {
+                Ok(watcher::Event::Apply(service) | watcher::Event::InitApply(service)) => {
+                    let key = (service.namespace(), service.name_any());
+                    let generation = service.metadata.generation;
+                    (generations.insert(key, generation) != Some(generation)).then_some(Ok(service))
+                }
+                Ok(watcher::Event::Delete(service)) => {
+                    generations.remove(&(service.namespace(), service.name_any()));
+                    Some(Ok(service))
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Err(error) => Some(Err(error)),
+            };
+            futures::future::ready(changed)
+        })
 }
 
 /// Runs `controller` until its shutdown trigger fires; its cache feeds the
 /// task gauges of `/metrics`.
-pub async fn drive(
-    controller: Controller<DeserializeGuard<EvaluationTask>>,
-    ctx: Arc<EvaluationContext>,
-) {
+pub async fn drive(controller: TaskController, ctx: Arc<EvaluationContext>) {
+    ctx.shared
+        .task_caches
+        .register(controller.namespace.as_deref(), controller.caches.clone());
+    let controller = controller.controller;
     ctx.metrics.watch(controller.store());
     controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

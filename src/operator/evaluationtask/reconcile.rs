@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 
 use super::EvaluationContext;
 use super::apply::apply;
-use super::cleanup::cleanup;
+use super::cleanup::{cleanup, cleanup_needed};
 use super::conditions::{Observation, completed};
 use super::dereference::dereference;
 use super::error::Error;
@@ -81,8 +81,15 @@ async fn reconcile_task(task: &EvaluationTask, ctx: &EvaluationContext) -> Resul
     }
     let previous = task.status.clone().unwrap_or_default();
     let children = build(&validated, completed(&validated, &previous), &ctx.options);
-    let applied = match apply(client, &validated, children).await {
-        Ok(applied) => applied,
+    let caches = ctx.shared.task_caches(&validated.namespace).await;
+    let ledger = &ctx.shared.ledger;
+    let applied = match apply(client, ledger, caches.as_deref(), &validated, children).await {
+        Ok((applied, writes)) => {
+            if writes > 0 {
+                tracing::debug!(task = %validated.name, writes, "applied children");
+            }
+            applied
+        }
         Err(error) => {
             let status = record(
                 Some(&validated),
@@ -95,9 +102,11 @@ async fn reconcile_task(task: &EvaluationTask, ctx: &EvaluationContext) -> Resul
             return Err(error.into());
         }
     };
-    let deleted = cleanup(client, &validated, &applied).await?;
-    if let Some(event) = cleanup_event(&deleted) {
-        publish(recorder, task, event).await;
+    if cleanup_needed(task, &validated, caches.as_deref(), &applied) {
+        let deleted = cleanup(client, &validated, &applied).await?;
+        if let Some(event) = cleanup_event(&deleted) {
+            publish(recorder, task, event).await;
+        }
     }
     let status = record(Some(&validated), Observation::Applied(&applied));
     update_status(client, recorder, task, status).await?;

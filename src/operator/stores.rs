@@ -1,0 +1,163 @@
+//! The controllers' watch caches of their children, kept small: metadata
+//! only, or (Deployments, Jobs, whose status the reconciles read) without the
+//! pod template; never `managedFields` or kubectl's last-applied annotation.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use futures::Stream;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, reflector as reflect, watcher};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+/// kubectl's copy of the whole object; never needed.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// How long a reconcile waits for the caches' first list before it applies
+/// without them.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+/// A cached object's metadata only.
+pub type Meta<K> = PartialObjectMeta<K>;
+
+/// Drops what no reconcile reads from cached metadata.
+pub fn slim(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// A metadata-only cache of `K` and the stream that fills it (every change
+/// and deletion, for `Controller::owns_stream`).
+pub fn metadata_cache<K>(
+    api: Api<Meta<K>>,
+    config: watcher::Config,
+) -> (
+    Store<Meta<K>>,
+    impl Stream<Item = Result<Meta<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflect(
+        writer,
+        watcher(api, config)
+            .backoff(crate::operator::watch_backoff::WatchBackoff::default())
+            .modify(|object: &mut Meta<K>| slim(&mut object.metadata)),
+    )
+    .touched_objects();
+    (reader, stream)
+}
+
+/// A cache of `K` with `strip` applied to every object (and [`slim`] to its
+/// metadata), and the stream that fills it; `touched`: deletions too.
+pub fn object_cache<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    strip: fn(&mut K),
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflect(
+        writer,
+        watcher(api, config)
+            .backoff(crate::operator::watch_backoff::WatchBackoff::default())
+            .modify(move |object: &mut K| {
+                slim(object.meta_mut());
+                strip(object);
+            }),
+    )
+    .touched_objects();
+    (reader, stream)
+}
+
+/// Whether `store` has finished its first list (waits up to 30 s).
+pub async fn ready<K>(store: &Store<K>) -> bool
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    tokio::time::timeout(READY_WAIT, store.wait_until_ready())
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+/// The cached object `name` in `namespace`.
+pub fn cached<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    store.get(&ObjectRef::new(name).within(namespace))
+}
+
+/// Whether `store` holds an object in `namespace`, controlled by `owner_uid`,
+/// that `wanted` does not name.
+pub fn has_unwanted<K>(
+    store: &Store<K>,
+    namespace: &str,
+    owner_uid: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> bool
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store
+        .find(|object| {
+            object.namespace().as_deref() == Some(namespace)
+                && object
+                    .owner_references()
+                    .iter()
+                    .any(|o| o.controller == Some(true) && o.uid == owner_uid)
+                && !wanted(&object.name_any())
+        })
+        .is_some()
+}
+
+/// Cache sets registered per watched scope (one namespace, or all).
+pub struct Scoped<S> {
+    scopes: RwLock<Vec<(Option<String>, Arc<S>)>>,
+}
+
+impl<S> Default for Scoped<S> {
+    fn default() -> Self {
+        Self {
+            scopes: RwLock::new(Vec::new()),
+        }
+    }
+}
+
+impl<S> Scoped<S> {
+    /// Registers the caches of the controller watching `namespace` (all: `None`).
+    pub fn register(&self, namespace: Option<&str>, caches: Arc<S>) {
+        self.scopes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((namespace.map(str::to_owned), caches));
+    }
+
+    /// The caches covering `namespace`, if a controller registered any.
+    pub fn get(&self, namespace: &str) -> Option<Arc<S>> {
+        self.scopes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(scope, _)| scope.as_deref().is_none_or(|s| s == namespace))
+            .map(|(_, caches)| caches.clone())
+    }
+}
