@@ -281,7 +281,7 @@ fn rbac_has_no_wildcards_and_minimal_verbs() {
     }
     assert_eq!(
         verbs("", "persistentvolumes"),
-        ["create", "delete", "list", "patch"]
+        ["create", "delete", "get", "list", "patch"]
     );
     let lease_role = one(&docs, "Role");
     assert_eq!(lease_role["metadata"]["namespace"], "traceval-system");
