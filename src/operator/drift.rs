@@ -11,7 +11,54 @@ use kube::Resource;
 use serde::Serialize;
 
 use crate::resources::hash::short_hash;
-use crate::resources::meta::APPLIED_HASH_ANNOTATION;
+use crate::resources::meta::{APPLIED_HASH_ANNOTATION, MANAGER};
+
+/// Annotation put on a *cached* child (never written to the API) when a
+/// field manager other than the operator wrote the object itself (not a
+/// subresource) at or after the operator's last apply.
+pub const FOREIGN_WRITE_MARK: &str = "traceval.dev/foreign-write-after-apply";
+
+/// Managers whose writes of a child's main resource are the cluster's own
+/// bookkeeping, not edits of what the operator owns (the Deployment
+/// controller's revision annotation, the PV binder's claim annotations).
+const SYSTEM_MANAGERS: &[&str] = &["kube-controller-manager"];
+
+/// Marks `meta` with [`FOREIGN_WRITE_MARK`] when its `managedFields` show
+/// an `Update` or `Apply` of the object by another manager no earlier than
+/// the operator's own last `Apply` (times have one-second resolution, so a
+/// tie counts as foreign). Edits made while no operator ran are visible
+/// this way after a restart, when this process has seen no apply of its own.
+pub fn mark_foreign_writes(meta: &mut ObjectMeta) {
+    let Some(entries) = meta.managed_fields.as_ref() else {
+        return;
+    };
+    let main = |e: &&k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+        e.subresource.as_deref().unwrap_or_default().is_empty()
+    };
+    let ours = entries
+        .iter()
+        .filter(main)
+        .filter(|e| {
+            e.manager.as_deref() == Some(MANAGER) && e.operation.as_deref() == Some("Apply")
+        })
+        .filter_map(|e| e.time.as_ref().map(|t| t.0))
+        .max();
+    let Some(ours) = ours else {
+        return;
+    };
+    let foreign = entries.iter().filter(main).any(|e| {
+        let manager = e.manager.as_deref().unwrap_or_default();
+        manager != MANAGER
+            && !SYSTEM_MANAGERS.contains(&manager)
+            && matches!(e.operation.as_deref(), Some("Update" | "Apply"))
+            && e.time.as_ref().is_some_and(|t| t.0 >= ours)
+    });
+    if foreign {
+        meta.annotations
+            .get_or_insert_with(Default::default)
+            .insert(FOREIGN_WRITE_MARK.to_owned(), "true".to_owned());
+    }
+}
 
 /// How far a child has been changed: its `metadata.generation` (bumped by
 /// spec changes only) when the kind has one, else its `resourceVersion`.
@@ -129,9 +176,17 @@ pub fn decide(desired: &ObjectMeta, cached: Option<Cached<'_>>, seen: Option<&Se
     {
         return Decision::Apply(Why::Drifted);
     }
+    let foreign_write = cached
+        .meta
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(FOREIGN_WRITE_MARK));
     match seen_current {
         Some(seen) if compared(seen) == Ordering::Greater => Decision::Apply(Why::Drifted),
         Some(_) => Decision::Skip { adopt: false },
+        // First sight in this process (e.g. after a restart): adopt it as
+        // it is unless someone else wrote it after the operator's last apply.
+        None if foreign_write => Decision::Apply(Why::Drifted),
         None => Decision::Skip { adopt: true },
     }
 }

@@ -3,9 +3,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    ManagedFieldsEntry, ObjectMeta, OwnerReference, Time,
+};
+use k8s_openapi::jiff::Timestamp;
 
-use super::drift::{Cached, Decision, Seen, Version, Why, decide, stamp};
+use super::drift::{
+    Cached, Decision, FOREIGN_WRITE_MARK, Seen, Version, Why, decide, mark_foreign_writes, stamp,
+};
 use crate::resources::meta::APPLIED_HASH_ANNOTATION;
 
 fn desired() -> (ObjectMeta, String) {
@@ -169,4 +174,63 @@ fn the_hash_is_stable_and_follows_the_object() {
     let mut other = Service::default();
     other.metadata.name = Some("other".into());
     assert_ne!(stamp(&mut other), hash);
+}
+
+fn entry(manager: &str, operation: &str, subresource: &str, second: i64) -> ManagedFieldsEntry {
+    ManagedFieldsEntry {
+        manager: Some(manager.into()),
+        operation: Some(operation.into()),
+        subresource: (!subresource.is_empty()).then(|| subresource.into()),
+        time: Some(Time(
+            Timestamp::from_second(1_800_000_000 + second).expect("a timestamp"),
+        )),
+        ..ManagedFieldsEntry::default()
+    }
+}
+
+/// What the cache holds after [`mark_foreign_writes`] and `slim`.
+fn marked(desired: &ObjectMeta, entries: Vec<ManagedFieldsEntry>) -> ObjectMeta {
+    let mut meta = stored(desired, 2);
+    meta.managed_fields = Some(entries);
+    mark_foreign_writes(&mut meta);
+    meta.managed_fields = None;
+    meta
+}
+
+#[test]
+fn after_a_restart_a_child_written_by_someone_else_since_the_last_apply_is_applied() {
+    let (desired, _) = desired();
+    let edited = marked(
+        &desired,
+        vec![
+            entry("traceval", "Apply", "", 10),
+            entry("kubectl-edit", "Update", "", 20),
+        ],
+    );
+    assert_eq!(
+        decide(&desired, cached(&edited), None),
+        Decision::Apply(Why::Drifted)
+    );
+    // The cluster's own writes and status updates are not edits; older
+    // foreign writes were overwritten by the operator's last apply.
+    let untouched = marked(
+        &desired,
+        vec![
+            entry("kubectl-create", "Update", "", 5),
+            entry("traceval", "Apply", "", 10),
+            entry("kube-controller-manager", "Update", "", 20),
+            entry("kube-controller-manager", "Update", "status", 30),
+            entry("kubectl-scale", "Update", "scale", 40),
+        ],
+    );
+    assert!(
+        untouched
+            .annotations
+            .as_ref()
+            .is_none_or(|a| !a.contains_key(FOREIGN_WRITE_MARK))
+    );
+    assert_eq!(
+        decide(&desired, cached(&untouched), None),
+        Decision::Skip { adopt: true }
+    );
 }

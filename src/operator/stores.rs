@@ -33,6 +33,15 @@ pub fn slim(meta: &mut ObjectMeta) {
     }
 }
 
+/// [`slim`] for a child: first marks it (in the cache only) when someone
+/// other than the operator wrote it after the operator's last apply, which
+/// only `managedFields` can tell after a restart (see
+/// [`drift::mark_foreign_writes`](super::drift::mark_foreign_writes)).
+pub fn slim_child(meta: &mut ObjectMeta) {
+    super::drift::mark_foreign_writes(meta);
+    slim(meta);
+}
+
 /// A metadata-only cache of `K` and the stream that fills it (every change
 /// and deletion, for `Controller::owns_stream`).
 pub fn metadata_cache<K>(
@@ -51,7 +60,7 @@ where
         writer,
         watcher(api, config)
             .backoff(crate::operator::watch_backoff::WatchBackoff::default())
-            .modify(|object: &mut Meta<K>| slim(&mut object.metadata)),
+            .modify(|object: &mut Meta<K>| slim_child(&mut object.metadata)),
     )
     .touched_objects();
     (reader, stream)
@@ -77,7 +86,7 @@ where
         watcher(api, config)
             .backoff(crate::operator::watch_backoff::WatchBackoff::default())
             .modify(move |object: &mut K| {
-                slim(object.meta_mut());
+                slim_child(object.meta_mut());
                 strip(object);
             }),
     )
