@@ -121,8 +121,8 @@ fn wrong_types_name_what_was_expected() {
         (
             "start-time-bool.json",
             json!({"traceId": TRACE_ID, "spanId": SPAN_ID, "name": "LLM", "startTimeUnixNano": true}),
-            // Names the position only: the untagged enum's message does not name the field.
-            "NumberOrString",
+            // Says what a timestamp must be, and where (not the field's name).
+            "expected a number or a string",
         ),
         (
             "attributes-object.json",

@@ -254,7 +254,7 @@ async fn quiet(client: &Client, max: Duration) -> Result<String, String> {
 async fn settle(op: &OperatorProcess, target: f64, timeout: Duration) -> f64 {
     let deadline = Instant::now() + timeout;
     let mut last = op.reconciles().await;
-    while !(last >= target) && Instant::now() < deadline {
+    while (last.is_nan() || last < target) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
         last = op.reconciles().await;
     }
@@ -295,6 +295,8 @@ async fn row4(
     let touch_reconciles = settle(&op, base + n as f64, Duration::from_secs(300)).await - base;
     let after = cluster::write_counts(client).await?;
     let (touch_writes, touch_detail) = cluster::diff(&before, &after);
+    // `+ 0.0` turns a difference of -0 into 0 for printing.
+    let (resync_writes, touch_writes) = (resync_writes + 0.0, touch_writes + 0.0);
     let total = resync_writes + touch_writes;
     Ok((
         Row {

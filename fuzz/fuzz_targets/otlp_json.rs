@@ -10,6 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use traceval::api::evaluationtask::{ExtractionRule, ExtractionSpec};
 use traceval::evaluate::extract::Extractor;
 use traceval::evaluate::normalise::TraceCollector;
+use traceval::evaluate::source::documents::read_documents;
 use traceval::evaluate::source::parse_documents;
 
 static QUIET_CAUGHT_PANICS: std::sync::Once = std::sync::Once::new();
@@ -47,6 +48,13 @@ fuzz_target!(|data: &[u8]| {
     let mut collector = TraceCollector::default();
     // Traces read before an error are still extracted from.
     let _ = parse_documents(data, "fuzz", &mut collector);
+    // The streaming reader of `traceval extract` / `evaluate --traces`, which
+    // positions errors and attributes bad spans to their traces.
+    let mut documents = 0usize;
+    let _ = read_documents(data, "fuzz", &mut |_parsed| {
+        documents += 1;
+        Ok(())
+    });
     for trace in collector.finish() {
         let extracted = EXTRACTOR.extract(&trace);
         let _ = extracted.missing(&EXTRACTOR);
