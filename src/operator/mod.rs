@@ -348,6 +348,10 @@ pub fn controller(client: Client, namespace: Option<&str>) -> ServiceController 
     let (caches, triggers) = caches::ServiceCaches::watch(&client, namespace);
     let controller = Controller::for_stream(main, reader)
         .with_config(controller_config())
+        // The merged trigger stream pauses on every watch error: with
+        // kube's default that pause grows to ~50 s after an API server
+        // restart (tests/reliability/faults.rs).
+        .trigger_backoff(crate::operator::watch_backoff::WatchBackoff::default())
         .owns_stream(triggers.deployments)
         .owns_stream(triggers.services)
         .owns_stream(triggers.network_policies)

@@ -83,6 +83,10 @@ pub fn controller(client: Client, namespace: Option<&str>) -> TaskController {
     let (caches, triggers) = TaskCaches::watch(&client, namespace);
     let controller = Controller::for_stream(main, reader)
         .with_config(controller_config())
+        // The merged trigger stream pauses on every watch error: with
+        // kube's default that pause grows to ~50 s after an API server
+        // restart (tests/reliability/faults.rs).
+        .trigger_backoff(crate::operator::watch_backoff::WatchBackoff::default())
         .owns_stream(triggers.cronjobs)
         .owns_stream(triggers.jobs)
         .owns_stream(triggers.service_accounts)
