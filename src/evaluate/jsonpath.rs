@@ -104,31 +104,52 @@ pub const MAX_NESTING: usize = 32;
 /// How deeply a JSONPath nests outside quoted names: open brackets and
 /// parentheses, plus the `!` negations seen (each one a level of the parser).
 fn nesting(path: &str) -> usize {
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quotes = Quotes::default();
     let (mut depth, mut deepest, mut negations) = (0usize, 0usize, 0usize);
     for c in path.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '\'' | '"' => quote = Some(c),
+        if quotes.outside(c) {
+            match c {
                 '[' | '(' => depth += 1,
                 ']' | ')' => depth = depth.saturating_sub(1),
                 '!' => negations += 1,
                 _ => {}
-            },
+            }
         }
         deepest = deepest.max(depth + negations);
     }
     deepest
+}
+
+/// Tracks the quoted names (`'…'`, `"…"`, with backslash escapes) of a
+/// JSONPath read one character at a time.
+#[derive(Default)]
+struct Quotes {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl Quotes {
+    /// Feeds `c`; whether it stands outside quoted names (quote marks
+    /// themselves do not).
+    fn outside(&mut self, c: char) -> bool {
+        match self.quote {
+            Some(q) => {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == '\\' {
+                    self.escaped = true;
+                } else if c == q {
+                    self.quote = None;
+                }
+                false
+            }
+            None if c == '\'' || c == '"' => {
+                self.quote = Some(c);
+                false
+            }
+            None => true,
+        }
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -212,29 +233,13 @@ fn indices_from_numeric_segments(path: &str) -> String {
 /// (`..`, which selects at any depth) outside quoted names: the seed allows
 /// one only in the context path.
 pub fn has_wildcard(path: &str) -> bool {
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quotes = Quotes::default();
     let mut dot = false;
     for c in path.chars() {
-        let after_dot = std::mem::replace(&mut dot, quote.is_none() && c == '.');
-        if after_dot && dot {
+        let outside = quotes.outside(c);
+        let after_dot = std::mem::replace(&mut dot, outside && c == '.');
+        if (after_dot && dot) || (outside && c == '*') {
             return true;
-        }
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '\'' | '"' => quote = Some(c),
-                '*' => return true,
-                _ => {}
-            },
         }
     }
     false
