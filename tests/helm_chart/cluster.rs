@@ -3,7 +3,8 @@
 //! operator's ServiceAccount.
 
 use crate::tools::{
-    ClusterScoped, DEADLINE, TempNamespace, chart, documents, kubectl, one, poll, run, template,
+    ClusterScoped, DEADLINE, TempNamespace, documents, install_chart_crds, kubectl, one, poll, run,
+    template,
 };
 
 /// The Role and RoleBinding the operator creates for evaluation pods.
@@ -92,24 +93,7 @@ fn rbac_is_sufficient_and_bounded_as_the_service_account() {
     // `kubectl auth can-i` resolves resources through discovery, so the
     // chart's CRDs must be served (on a fresh cluster no other test has
     // installed them yet).
-    let crds = chart().join("crds");
-    let crds = crds.to_string_lossy();
-    kubectl(
-        &["apply", "--server-side", "--force-conflicts", "-f", &crds],
-        None,
-    );
-    kubectl(
-        &[
-            "wait",
-            "--for",
-            "condition=Established",
-            "--timeout",
-            "60s",
-            "-f",
-            &crds,
-        ],
-        None,
-    );
+    install_chart_crds();
     let ns = TempNamespace::create("helm-rbac");
     let release = format!("rbac-{}", ns.name.rsplit('-').next().unwrap_or("x"));
     let _cleanup = ClusterScoped {

@@ -83,6 +83,28 @@ pub fn template(release: &str, namespace: &str, sets: &[&str], include_crds: boo
     ok("helm", &args, None)
 }
 
+/// Applies the chart's CRDs (server-side) and waits until they are served.
+pub fn install_chart_crds() {
+    let crds = chart().join("crds");
+    let crds = crds.to_string_lossy();
+    kubectl(
+        &["apply", "--server-side", "--force-conflicts", "-f", &crds],
+        None,
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for",
+            "condition=Established",
+            "--timeout",
+            "60s",
+            "-f",
+            &crds,
+        ],
+        None,
+    );
+}
+
 /// The non-empty documents of a multi-document YAML stream.
 pub fn documents(yaml: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(yaml)

@@ -31,7 +31,9 @@ use std::process::{Child, Command, Stdio};
 
 use audit::Request;
 use grants::Grant;
-use tools::{ClusterScoped, DEADLINE, TempNamespace, chart, documents, kubectl, one, poll, run};
+use tools::{
+    ClusterScoped, DEADLINE, TempNamespace, documents, install_chart_crds, kubectl, one, poll, run,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_traceval");
 
@@ -174,24 +176,7 @@ fn evaluation_task(name: &str, online: bool) -> String {
 #[test]
 fn operator_uses_exactly_what_its_role_grants() {
     let audit_log = audit::log_path();
-    let crds = chart().join("crds");
-    let crds = crds.to_string_lossy();
-    kubectl(
-        &["apply", "--server-side", "--force-conflicts", "-f", &crds],
-        None,
-    );
-    kubectl(
-        &[
-            "wait",
-            "--for",
-            "condition=Established",
-            "--timeout",
-            "60s",
-            "-f",
-            &crds,
-        ],
-        None,
-    );
+    install_chart_crds();
     kubectl(
         &[
             "apply",
