@@ -9,9 +9,11 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Library and binary unit tests plus the integration tests that need no cluster.
+# Library and binary unit tests plus the integration tests that need no
+# cluster (the `offline_*` targets, tests/offline/; see tests/README.md).
+OFFLINE_TESTS = $(patsubst tests/offline/%.rs,--test offline_%,$(wildcard tests/offline/*.rs))
 unit:
-	$(CARGO) test --lib --bins --test crds_up_to_date --test readme_reference --test dockerfile
+	$(CARGO) test --lib --bins $(OFFLINE_TESTS)
 
 crds:
 	$(CARGO) run -q -- crd --dir crds
@@ -19,7 +21,7 @@ crds:
 .PHONY: readme
 
 # Rewrites the CRD reference at the end of README.md from the CRD schemas
-# (tests/readme_reference.rs fails when it is stale).
+# (tests/offline/readme_reference.rs fails when it is stale).
 readme:
 	$(CARGO) run -q -- crd --readme README.md
 

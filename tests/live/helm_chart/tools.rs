@@ -1,4 +1,4 @@
-//! Helpers of `tests/helm_chart.rs`: running `helm` and `kubectl` from PATH
+//! Helpers of `tests/live/helm_chart.rs`: running `helm` and `kubectl` from PATH
 //! (put there by `tests/cluster/up`), reading rendered manifests, and
 //! throw-away namespaces and releases that clean up after themselves.
 

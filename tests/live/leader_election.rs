@@ -5,6 +5,7 @@
 //! (SIGKILL, so it cannot release the Lease) the other takes over once the
 //! Lease expires and reconciles new objects.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::path::Path;

@@ -3,6 +3,7 @@
 // Test code: a panic with its message is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../evaluate_standin/mod.rs"]
 mod evaluate_standin;
 
 use evaluate_standin::cli::*;

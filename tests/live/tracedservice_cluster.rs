@@ -3,6 +3,7 @@
 //! children, garbage collection, cleanup of dropped children and rejection
 //! of bad manifests at apply time.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;

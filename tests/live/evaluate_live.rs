@@ -7,6 +7,7 @@
 //! trace lost or counted twice, failures reported. `traceval extract` on the
 //! exported traces prints exactly the query and answer that were exchanged.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 //! everything the operator relies on: scheduling onto kwok nodes, workload
 //! controllers, garbage collection, and CRDs with status and CEL validation.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;

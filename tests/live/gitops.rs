@@ -9,6 +9,7 @@
 //! operator reconciling everything again) writes anything: no churned
 //! annotations, status or children.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 #[path = "gitops/manifests.rs"]

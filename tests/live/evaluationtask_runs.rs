@@ -11,8 +11,11 @@
 // Test code: a panic with its message is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../evaluate_standin/mod.rs"]
 mod evaluate_standin;
+#[path = "../evaluationtask_support/mod.rs"]
 mod evaluationtask_support;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::BTreeSet;

@@ -7,6 +7,7 @@
 //! `examples/sample-app`), sends the seed's request and finds the trace in
 //! Jaeger.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,9 @@
 // Test code: a panic with its message is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../evaluationtask_support/mod.rs"]
 mod evaluationtask_support;
+#[path = "../support/mod.rs"]
 mod support;
 
 use evaluationtask_support::task::*;

@@ -264,15 +264,14 @@ fn every_path_the_readme_names_exists() {
 #[test]
 fn every_cargo_test_target_the_readme_names_exists() {
     let readme = written_part(&readme());
+    let targets = test_targets();
     for snippet in code(&readme) {
         let words = words(&snippet);
         for pair in words.windows(2).filter(|w| w[0] == "--test") {
             let name = pair[1];
-            let file = repo().join("tests").join(format!("{name}.rs"));
-            let dir = repo().join("tests").join(name).join("main.rs");
             assert!(
-                file.exists() || dir.exists(),
-                "README.md runs `cargo test --test {name}`, but there is no tests/{name}.rs"
+                targets.iter().any(|t| t == name),
+                "README.md runs `cargo test --test {name}`, but Cargo.toml has no such test target ({targets:?})"
             );
         }
     }
@@ -348,4 +347,21 @@ fn the_parsers_find_what_they_should() {
     assert!(exists("examples/*.yaml"));
     assert!(!exists("examples/*.nothing"));
     assert!(!makefile_targets().contains(".PHONY"));
+}
+
+/// The `[[test]]` target names of Cargo.toml (every test binary is declared
+/// there: they live in folders per layer, see tests/README.md).
+fn test_targets() -> Vec<String> {
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).expect("Cargo.toml");
+    let mut names = Vec::new();
+    let mut in_test = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_test = line == "[[test]]";
+        } else if let Some(value) = line.strip_prefix("name = ").filter(|_| in_test) {
+            names.push(value.trim_matches('"').to_owned());
+        }
+    }
+    assert!(names.len() > 10, "no test targets found in Cargo.toml: {names:?}");
+    names
 }
