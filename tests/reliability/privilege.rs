@@ -21,7 +21,7 @@
 mod audit;
 #[path = "privilege/grants.rs"]
 mod grants;
-#[path = "../helm_chart/tools.rs"]
+#[path = "../live/helm_chart/tools.rs"]
 #[allow(dead_code)]
 mod tools;
 
