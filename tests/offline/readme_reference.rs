@@ -362,6 +362,9 @@ fn test_targets() -> Vec<String> {
             names.push(value.trim_matches('"').to_owned());
         }
     }
-    assert!(names.len() > 10, "no test targets found in Cargo.toml: {names:?}");
+    assert!(
+        names.len() > 10,
+        "no test targets found in Cargo.toml: {names:?}"
+    );
     names
 }
