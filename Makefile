@@ -6,8 +6,10 @@ CARGO ?= cargo
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
+# Clippy, and no import cycles between sibling modules (tests/offline/module_cycles.rs).
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test -q --test offline_module_cycles
 
 # Library and binary unit tests plus the integration tests that need no
 # cluster (the `offline_*` targets, tests/offline/; see tests/README.md).
