@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 use traceval::operator::OperatorConfig;
 use traceval::operator::leader::LeaseConfig;
-use traceval::resources::evaluation::{DEFAULT_EVALUATOR_IMAGE, EvaluationOptions};
-use traceval::resources::{BuildOptions, DEFAULT_OSS_SYNC_IMAGE};
+use traceval::resources::evaluationtask::{DEFAULT_EVALUATOR_IMAGE, EvaluationOptions};
+use traceval::resources::tracedservice::{BuildOptions, DEFAULT_OSS_SYNC_IMAGE};
 
 /// Runs traced Python LLM services on Kubernetes and evaluates their traces.
 #[derive(Debug, Parser)]

@@ -10,10 +10,10 @@ use futures::StreamExt;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use traceval::api::{EvaluationTask, TracedService};
-use traceval::operator::conditions::Observation;
-use traceval::operator::status::desired_status;
+use traceval::operator::tracedservice::conditions::Observation;
+use traceval::operator::tracedservice::status::desired_status;
 use traceval::resources::meta::MANAGER;
-use traceval::resources::{BuildOptions, build, validate};
+use traceval::resources::tracedservice::{BuildOptions, build, validate};
 
 use crate::Ctx;
 use crate::cluster::{self, OperatorProcess, Tracker};

@@ -205,7 +205,7 @@ mod tests {
             .body(())
             .expect("request");
         drop(layered.call(request));
-        let mut registry = super::super::metrics::Metrics::default();
+        let mut registry = super::super::metrics::Registry::default();
         registry.register_collector(Box::new(metrics));
         let text = registry.encode();
         assert!(

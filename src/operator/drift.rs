@@ -229,11 +229,11 @@ pub fn stamp<K: Resource + Serialize>(object: &mut K) -> String {
 
 /// What this process saw after its own applies, per child (`Kind/ns/name`).
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub struct SeenAfterApply {
     seen: Mutex<HashMap<String, Seen>>,
 }
 
-impl Ledger {
+impl SeenAfterApply {
     /// What was seen of `key`.
     pub fn get(&self, key: &str) -> Option<Seen> {
         self.lock().get(key).cloned()
@@ -268,7 +268,7 @@ impl Ledger {
     }
 }
 
-/// The ledger key of a child: `Kind/namespace/name`.
+/// The key of a child in [`SeenAfterApply`]: `Kind/namespace/name`.
 pub fn key(kind: &str, meta: &ObjectMeta) -> String {
     format!(
         "{kind}/{}/{}",

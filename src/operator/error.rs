@@ -3,8 +3,8 @@
 
 use thiserror::Error;
 
-use crate::resources::ValidationError;
-use crate::resources::oss_csi::OSS_CSI_DRIVER;
+use crate::resources::tracedservice::ValidationError;
+use crate::resources::tracedservice::oss_csi::OSS_CSI_DRIVER;
 
 /// How an error is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

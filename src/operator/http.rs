@@ -10,13 +10,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use super::metrics::Metrics;
+use super::metrics::Registry;
 
 /// What the handlers read.
 #[derive(Clone)]
 pub struct HttpState {
     /// Reconcile metrics.
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<Registry>,
     /// Set once the controller has started watching.
     pub ready: Arc<AtomicBool>,
 }

@@ -1,4 +1,5 @@
-//! Reconcile metrics in the Prometheus text format. Labels are bounded:
+//! The metrics registry and the reconcile metrics every controller has, in
+//! the Prometheus text format. Labels are bounded:
 //! the outcome is a fixed set of error classes, never object names.
 
 use std::time::Instant;
@@ -8,7 +9,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::Registry as Prometheus;
 
 use super::error::ErrorClass;
 
@@ -63,7 +64,7 @@ impl Default for ReconcileMetrics {
 impl ReconcileMetrics {
     /// Registers them as `traceval_{kind}_reconciles_total` and
     /// `traceval_{kind}_reconcile_duration_seconds`; `what` names the kind in the help.
-    pub fn register(&self, registry: &mut Registry, kind: &str, what: &str) {
+    pub fn register(&self, registry: &mut Prometheus, kind: &str, what: &str) {
         registry.register(
             format!("{kind}_reconciles"),
             format!("{what} reconciles by outcome"),
@@ -89,33 +90,22 @@ impl ReconcileMetrics {
     }
 }
 
-/// The operator's metrics and their registry.
-pub struct Metrics {
-    registry: Registry,
-    services: ReconcileMetrics,
+/// The registry of every metric on `/metrics` (prefix `traceval_`): each
+/// controller registers its own metrics here at start-up.
+pub struct Registry {
+    registry: Prometheus,
 }
 
-impl Default for Metrics {
+impl Default for Registry {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("traceval");
-        let services = ReconcileMetrics::default();
-        services.register(&mut registry, "tracedservice", "TracedService");
-        Self { registry, services }
+        Self {
+            registry: Prometheus::with_prefix("traceval"),
+        }
     }
 }
 
-impl Metrics {
-    /// Starts timing a TracedService reconcile; the time is recorded when the guard drops.
-    pub fn start(&self) -> ReconcileTimer<'_> {
-        self.services.start()
-    }
-
-    /// Counts a finished TracedService reconcile.
-    pub fn count(&self, outcome: Outcome) {
-        self.services.count(outcome);
-    }
-
-    /// Adds another controller's reconcile metrics (see [`ReconcileMetrics::register`]).
+impl Registry {
+    /// Adds a controller's reconcile metrics (see [`ReconcileMetrics::register`]).
     pub fn register_reconciles(&mut self, metrics: &ReconcileMetrics, kind: &str, what: &str) {
         metrics.register(&mut self.registry, kind, what);
     }
@@ -153,30 +143,5 @@ impl<'a> ReconcileTimer<'a> {
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
         self.histogram.observe(self.start.elapsed().as_secs_f64());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_and_times_reconciles() {
-        let metrics = Metrics::default();
-        {
-            let _timer = metrics.start();
-            metrics.count(Outcome::Success);
-        }
-        metrics.count(Outcome::InvalidSpec);
-        let text = metrics.encode();
-        assert!(
-            text.contains(r#"traceval_tracedservice_reconciles_total{outcome="Success"} 1"#),
-            "{text}"
-        );
-        assert!(text.contains(r#"outcome="InvalidSpec"} 1"#), "{text}");
-        assert!(
-            text.contains("traceval_tracedservice_reconcile_duration_seconds_count 1"),
-            "{text}"
-        );
     }
 }

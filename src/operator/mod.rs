@@ -1,50 +1,43 @@
-//! The TracedService controller: watches, reconciles and reports status.
-//! Objects are built in `resources`; nothing is built here.
+//! The operator: one controller per kind, each in its own folder
+//! (`tracedservice/`, `evaluationtask/`) with its own pipeline steps, context
+//! and metrics, and the machinery they share here: [`run`], the shared
+//! [`Context`] (client, events, failure counts, what was seen after each
+//! apply), error classes and retries, the watch caches ([`stores`]), drift,
+//! leader election, the HTTP server and the metrics registry. Objects are
+//! built in `resources`; nothing is built here.
 
 pub mod apply;
-pub mod caches;
 pub mod cleanup;
 pub mod client_metrics;
 pub mod conditions;
-pub mod dereference;
 pub mod drift;
 pub mod error;
 pub mod evaluationtask;
-pub mod finalizer;
 pub mod http;
 pub mod leader;
 pub mod metrics;
-pub mod reconcile;
-pub mod status;
+pub mod retry;
 pub mod stores;
+pub mod tracedservice;
 pub mod watch_backoff;
 
 #[cfg(test)]
-mod cached_tests;
-#[cfg(test)]
 mod drift_tests;
-#[cfg(test)]
-mod mock_tests;
-#[cfg(test)]
-mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::StreamExt;
-use kube::core::DeserializeGuard;
+use kube::runtime::controller;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client};
 use thiserror::Error;
 
-use crate::api::TracedService;
-use crate::resources::BuildOptions;
-use crate::resources::evaluation::EvaluationOptions;
+use crate::resources::evaluationtask::EvaluationOptions;
 use crate::resources::meta::MANAGER;
+use crate::resources::tracedservice::BuildOptions;
 
 pub use self::error::{Error, ErrorClass};
 
@@ -67,39 +60,22 @@ pub struct OperatorConfig {
     pub evaluation: EvaluationOptions,
 }
 
-/// Shared state of the reconciles.
+/// What the reconciles of both controllers share; each controller's own
+/// part (settings, caches, metrics) is in its folder.
 pub struct Context {
     /// API client.
     pub client: Client,
     /// Publishes events.
     pub recorder: Recorder,
-    /// Builder settings.
-    pub options: BuildOptions,
-    /// Trace UI link template.
-    pub trace_ui: Option<String>,
-    /// Reconcile metrics.
-    pub metrics: Arc<metrics::Metrics>,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// What this process saw of each child after its own apply.
-    pub ledger: drift::Ledger,
-    /// The TracedService controllers' children caches, per scope.
-    pub service_caches: stores::Scoped<caches::ServiceCaches>,
-    /// The EvaluationTask controllers' children caches, per scope.
-    pub task_caches: stores::Scoped<caches::TaskCaches>,
-    /// TracedServices whose (unwatched) volumes this process has checked.
-    volumes_checked: Mutex<HashSet<String>>,
+    pub seen_after_apply: drift::SeenAfterApply,
 }
 
 impl Context {
-    /// A context for `client`.
-    pub fn new(
-        client: Client,
-        options: BuildOptions,
-        trace_ui: Option<String>,
-        instance: Option<String>,
-        metrics: Arc<metrics::Metrics>,
-    ) -> Self {
+    /// A context for `client`; `instance` names this operator in events.
+    pub fn new(client: Client, instance: Option<String>) -> Self {
         let reporter = Reporter {
             controller: MANAGER.to_owned(),
             instance,
@@ -107,37 +83,9 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            options,
-            trace_ui,
-            metrics,
             failures: Mutex::new(HashMap::new()),
-            ledger: drift::Ledger::default(),
-            service_caches: stores::Scoped::default(),
-            task_caches: stores::Scoped::default(),
-            volumes_checked: Mutex::new(HashSet::new()),
+            seen_after_apply: drift::SeenAfterApply::default(),
         }
-    }
-
-    /// The TracedService children caches covering `namespace`, once they
-    /// have listed; `None` without a watching controller (then every child
-    /// is applied and cleanup lists).
-    pub async fn service_caches(&self, namespace: &str) -> Option<Arc<caches::ServiceCaches>> {
-        let caches = self.service_caches.get(namespace)?;
-        caches.ready().await.then_some(caches)
-    }
-
-    /// The EvaluationTask children caches covering `namespace`, once listed.
-    pub async fn task_caches(&self, namespace: &str) -> Option<Arc<caches::TaskCaches>> {
-        let caches = self.task_caches.get(namespace)?;
-        caches.ready().await.then_some(caches)
-    }
-
-    /// Whether this is the first time this process checks the volumes of `key`.
-    pub fn first_volume_check(&self, key: &str) -> bool {
-        self.volumes_checked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.to_owned())
     }
 
     /// Counts a transient failure of `key` and returns how many in a row.
@@ -177,8 +125,14 @@ pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
     let client = client_metrics::client(&requests)
         .await
         .map_err(RunError::Client)?;
+    let service_metrics = Arc::new(tracedservice::metrics::ServiceMetrics::default());
     let evaluation_metrics = Arc::new(evaluationtask::metrics::EvaluationMetrics::new());
-    let mut registry = metrics::Metrics::default();
+    let mut registry = metrics::Registry::default();
+    registry.register_reconciles(
+        &service_metrics.reconciles,
+        "tracedservice",
+        "TracedService",
+    );
     registry.register_reconciles(
         &evaluation_metrics.reconciles,
         "evaluationtask",
@@ -189,7 +143,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
     let metrics = Arc::new(registry);
     let ready = Arc::new(AtomicBool::new(false));
     let state = http::HttpState {
-        metrics: metrics.clone(),
+        metrics,
         ready: ready.clone(),
     };
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -197,18 +151,18 @@ pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
         let _ = http_stopped.await;
     }));
     let namespaces = config.namespaces.clone();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
+    let shared = Arc::new(Context::new(client.clone(), config.instance));
+    let ctx = Arc::new(tracedservice::ServiceContext::new(
+        shared.clone(),
         config.options,
         config.trace_ui,
-        config.instance,
-        metrics,
+        service_metrics,
     ));
-    let evaluation_ctx = Arc::new(evaluationtask::EvaluationContext {
-        shared: ctx.clone(),
-        options: config.evaluation,
-        metrics: evaluation_metrics,
-    });
+    let evaluation_ctx = Arc::new(evaluationtask::EvaluationContext::new(
+        shared,
+        config.evaluation,
+        evaluation_metrics,
+    ));
     ready.store(true, Ordering::Relaxed);
     let evaluation_controllers = async {
         let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
@@ -227,12 +181,16 @@ pub async fn run(config: OperatorConfig) -> Result<(), RunError> {
     let service_controllers = async {
         if namespaces.is_empty() {
             tracing::info!("watching TracedServices in all namespaces");
-            drive(controller(client.clone(), None).shutdown_on_signal(), ctx).await;
+            tracedservice::drive(
+                tracedservice::controller(client.clone(), None).shutdown_on_signal(),
+                ctx,
+            )
+            .await;
         } else {
             tracing::info!(?namespaces, "watching TracedServices");
             futures::future::join_all(namespaces.iter().map(|ns| {
-                drive(
-                    controller(client.clone(), Some(ns)).shutdown_on_signal(),
+                tracedservice::drive(
+                    tracedservice::controller(client.clone(), Some(ns)).shutdown_on_signal(),
                     ctx.clone(),
                 )
             }))
@@ -311,58 +269,6 @@ pub fn controller_config() -> controller::Config {
         .debounce(DEBOUNCE)
 }
 
-/// A TracedService controller and the caches of its children.
-pub struct ServiceController {
-    controller: Controller<DeserializeGuard<TracedService>>,
-    caches: Arc<caches::ServiceCaches>,
-    namespace: Option<String>,
-}
-
-impl ServiceController {
-    /// Stops on SIGINT/SIGTERM.
-    #[must_use]
-    pub fn shutdown_on_signal(self) -> Self {
-        Self {
-            controller: self.controller.shutdown_on_signal(),
-            ..self
-        }
-    }
-}
-
-/// The TracedService controller, watching one namespace or all, with every
-/// child kind owned (metadata-only or slimmed caches) so drift and deletions
-/// of children trigger a reconcile.
-pub fn controller(client: Client, namespace: Option<&str>) -> ServiceController {
-    let config = watcher::Config::default().any_semantic();
-    let (reader, writer) = reflector::store();
-    let main = reflector(
-        writer,
-        watcher(
-            scoped_api::<DeserializeGuard<TracedService>>(&client, namespace),
-            config,
-        )
-        .backoff(crate::operator::watch_backoff::WatchBackoff::default())
-        .modify(|ts: &mut DeserializeGuard<TracedService>| stores::slim(ts.meta_mut())),
-    )
-    .applied_objects();
-    let (caches, triggers) = caches::ServiceCaches::watch(&client, namespace);
-    let controller = Controller::for_stream(main, reader)
-        .with_config(controller_config())
-        // The merged trigger stream pauses on every watch error: with
-        // kube's default that pause grows to ~50 s after an API server
-        // restart (tests/reliability/faults.rs).
-        .trigger_backoff(crate::operator::watch_backoff::WatchBackoff::default())
-        .owns_stream(triggers.deployments)
-        .owns_stream(triggers.services)
-        .owns_stream(triggers.network_policies)
-        .owns_stream(triggers.claims);
-    ServiceController {
-        controller,
-        caches,
-        namespace: namespace.map(str::to_owned),
-    }
-}
-
 /// An API of namespaced objects in `namespace`, or in all namespaces.
 pub fn scoped_api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
@@ -373,18 +279,6 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
-}
-
-/// Runs `controller` until its shutdown trigger fires; its caches serve
-/// the reconciles of its scope.
-pub async fn drive(controller: ServiceController, ctx: Arc<Context>) {
-    ctx.service_caches
-        .register(controller.namespace.as_deref(), controller.caches.clone());
-    controller
-        .controller
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(log_reconcile)
-        .await;
 }
 
 /// Logs the outcome of one reconcile; failures are logged (and retried)

@@ -138,6 +138,9 @@ where
         .is_some()
 }
 
+/// A boxed trigger stream of child objects.
+pub type Trigger<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
+
 /// Cache sets registered per watched scope (one namespace, or all).
 pub struct Scoped<S> {
     scopes: RwLock<Vec<(Option<String>, Arc<S>)>>,

@@ -1,45 +1,15 @@
-//! Names, labels and metadata shared by every child object.
+//! Names, labels and metadata shared by the children of every kind.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use super::ValidatedTracedService;
-
 /// Field manager of every server-side apply, and the managed-by label value.
 pub const MANAGER: &str = "traceval";
-/// Label naming the TracedService a child belongs to; also the pod selector.
-pub const TRACEDSERVICE_LABEL: &str = "traceval.dev/tracedservice";
-/// Label with the TracedService's namespace, on cluster-scoped children (PVs).
-pub const NAMESPACE_LABEL: &str = "traceval.dev/namespace";
 /// Standard managed-by label.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Standard name label.
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
-
-/// Labels every child carries.
-pub fn labels(svc: &ValidatedTracedService) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
-        (NAME_LABEL.to_owned(), svc.name.clone()),
-        (TRACEDSERVICE_LABEL.to_owned(), svc.name.clone()),
-    ])
-}
-
-/// Labels that select the pods (immutable in the Deployment, so minimal).
-pub fn selector_labels(svc: &ValidatedTracedService) -> BTreeMap<String, String> {
-    BTreeMap::from([(TRACEDSERVICE_LABEL.to_owned(), svc.name.clone())])
-}
-
-/// Label selector string that finds every child of a TracedService.
-pub fn children_selector(name: &str) -> String {
-    format!("{MANAGED_BY_LABEL}={MANAGER},{TRACEDSERVICE_LABEL}={name}")
-}
-
-/// Metadata of a namespaced child: name, namespace, labels and the controller owner reference.
-pub fn object_meta(svc: &ValidatedTracedService, name: impl Into<String>) -> ObjectMeta {
-    owned_object_meta(name, &svc.namespace, labels(svc), &svc.owner)
-}
 
 /// Metadata of a namespaced child of any owner: name, namespace, labels and
 /// the owner's controller reference.
@@ -54,18 +24,6 @@ pub fn owned_object_meta(
         namespace: Some(namespace.to_owned()),
         labels: Some(labels),
         owner_references: Some(vec![owner.clone()]),
-        ..ObjectMeta::default()
-    }
-}
-
-/// Metadata of a cluster-scoped child: it cannot be owned by a namespaced
-/// object, so it is found by labels (name and namespace) instead.
-pub fn cluster_object_meta(svc: &ValidatedTracedService, name: impl Into<String>) -> ObjectMeta {
-    let mut labels = labels(svc);
-    labels.insert(NAMESPACE_LABEL.to_owned(), svc.namespace.clone());
-    ObjectMeta {
-        name: Some(name.into()),
-        labels: Some(labels),
         ..ObjectMeta::default()
     }
 }

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use traceval::operator::evaluationtask::metrics::EvaluationMetrics;
 use traceval::operator::evaluationtask::{EvaluationContext, controller, drive};
-use traceval::operator::metrics::Metrics;
-use traceval::resources::evaluation::EvaluationOptions;
+use traceval::operator::metrics::Registry;
+use traceval::resources::evaluationtask::EvaluationOptions;
 
 use crate::support::operator::context;
 use crate::support::procs::required_env;
@@ -58,18 +58,14 @@ impl EvalOperator {
     pub fn start(client: &Client, namespace: &str, options: EvaluationOptions) -> Self {
         let shared = context(client);
         let metrics = Arc::new(EvaluationMetrics::new());
-        let ctx = Arc::new(EvaluationContext {
-            shared,
-            options,
-            metrics: metrics.clone(),
-        });
+        let ctx = Arc::new(EvaluationContext::new(shared, options, metrics.clone()));
         let handle = tokio::spawn(drive(controller(client.clone(), Some(namespace)), ctx));
         Self { handle, metrics }
     }
 
     /// `/metrics` as the operator serves it (the task gauges come from its cache).
     pub fn scrape(&self) -> String {
-        let mut registry = Metrics::default();
+        let mut registry = Registry::default();
         registry.register_reconciles(&self.metrics.reconciles, "evaluationtask", "EvaluationTask");
         registry.register_collector(Box::new(self.metrics.clone()));
         registry.encode()

@@ -32,11 +32,12 @@ use tokio::task::JoinHandle;
 use traceval::api::{EvaluationTask, TracedService};
 use traceval::operator::evaluationtask::EvaluationContext;
 use traceval::operator::evaluationtask::metrics::EvaluationMetrics;
-use traceval::operator::metrics::Metrics;
-use traceval::resources::evaluation::EvaluationOptions;
+use traceval::operator::metrics::Registry;
+use traceval::operator::tracedservice::metrics::ServiceMetrics;
+use traceval::resources::evaluationtask::EvaluationOptions;
 
 use corpus::{Case, Expect, Measured};
-use support::operator::{context, install_crds};
+use support::operator::{context, install_crds, service_context};
 use support::{DEADLINE, TempNamespace, client, poll};
 
 /// How long an accepted object may take to get its condition (about a second when well).
@@ -52,28 +53,29 @@ const MAX_RECONCILES: u64 = 6;
 struct Controllers {
     services: JoinHandle<()>,
     tasks: JoinHandle<()>,
-    service_metrics: Arc<Metrics>,
+    service_metrics: Arc<ServiceMetrics>,
     task_metrics: Arc<EvaluationMetrics>,
 }
 
 impl Controllers {
     fn start(client: &Client, namespace: &str) -> Self {
         let shared = context(client);
-        let service_metrics = shared.metrics.clone();
-        let services = tokio::spawn(traceval::operator::drive(
-            traceval::operator::controller(client.clone(), Some(namespace)),
-            shared.clone(),
+        let service_ctx = service_context(shared.clone());
+        let service_metrics = service_ctx.metrics.clone();
+        let services = tokio::spawn(traceval::operator::tracedservice::drive(
+            traceval::operator::tracedservice::controller(client.clone(), Some(namespace)),
+            service_ctx,
         ));
         let task_metrics = Arc::new(EvaluationMetrics::new());
-        let ctx = Arc::new(EvaluationContext {
+        let ctx = Arc::new(EvaluationContext::new(
             shared,
-            options: EvaluationOptions {
+            EvaluationOptions {
                 image: "traceval:test".into(),
                 trace_query_url: None,
                 otlp_endpoint: None,
             },
-            metrics: task_metrics.clone(),
-        });
+            task_metrics.clone(),
+        ));
         let tasks = tokio::spawn(traceval::operator::evaluationtask::drive(
             traceval::operator::evaluationtask::controller(client.clone(), Some(namespace)),
             ctx,
@@ -88,13 +90,18 @@ impl Controllers {
 
     /// Reconciles of both controllers so far, every outcome.
     fn reconciles(&self) -> u64 {
-        let mut registry = Metrics::default();
+        let mut registry = Registry::default();
+        registry.register_reconciles(
+            &self.service_metrics.reconciles,
+            "tracedservice",
+            "TracedService",
+        );
         registry.register_reconciles(
             &self.task_metrics.reconciles,
             "evaluationtask",
             "EvaluationTask",
         );
-        let text = format!("{}{}", self.service_metrics.encode(), registry.encode());
+        let text = registry.encode();
         text.lines()
             .filter(|l| l.contains("_reconciles_total{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())

@@ -7,8 +7,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
-use traceval::operator::{Context, controller, drive, metrics::Metrics};
-use traceval::resources::BuildOptions;
+use traceval::operator::Context;
+use traceval::operator::tracedservice::metrics::ServiceMetrics;
+use traceval::operator::tracedservice::{ServiceContext, controller, drive};
+use traceval::resources::tracedservice::BuildOptions;
 
 use super::{DEADLINE, poll};
 
@@ -47,12 +49,16 @@ pub struct Operator(JoinHandle<()>);
 
 /// The controllers' shared context as a test operator has it.
 pub fn context(client: &Client) -> Arc<Context> {
-    Arc::new(Context::new(
-        client.clone(),
+    Arc::new(Context::new(client.clone(), Some("test".into())))
+}
+
+/// The TracedService controller's context over `shared`, as a test operator has it.
+pub fn service_context(shared: Arc<Context>) -> Arc<ServiceContext> {
+    Arc::new(ServiceContext::new(
+        shared,
         BuildOptions::default(),
         None,
-        Some("test".into()),
-        Arc::new(Metrics::default()),
+        Arc::new(ServiceMetrics::default()),
     ))
 }
 
@@ -60,7 +66,7 @@ impl Operator {
     pub fn start(client: &Client, namespace: &str) -> Self {
         Self(tokio::spawn(drive(
             controller(client.clone(), Some(namespace)),
-            context(client),
+            service_context(context(client)),
         )))
     }
 }

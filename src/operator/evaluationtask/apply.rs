@@ -8,12 +8,12 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
 
+use super::caches::TaskCaches;
 use crate::operator::Error as ApiError;
 use crate::operator::apply::{apply_if_needed, apply_or_cached};
-use crate::operator::caches::TaskCaches;
-use crate::operator::drift::{Cached, Ledger};
+use crate::operator::drift::{Cached, SeenAfterApply};
 use crate::operator::stores::cached;
-use crate::resources::evaluation::{
+use crate::resources::evaluationtask::{
     EVALUATIONTASK_LABEL, EvaluationChildren, ValidatedTask, Workload, children_selector,
 };
 use crate::resources::meta::{MANAGED_BY_LABEL, MANAGER};
@@ -38,7 +38,7 @@ pub struct Applied {
 /// The cached child of `$field` named like `$object`, as [`Cached`] metadata,
 /// applied when needed; counts the write.
 macro_rules! apply_cached_meta {
-    ($client:expr, $ledger:expr, $caches:expr, $field:ident, $object:expr, $writes:expr) => {{
+    ($client:expr, $seen_after_apply:expr, $caches:expr, $field:ident, $object:expr, $writes:expr) => {{
         let object = $object;
         let current = $caches.and_then(|c| {
             cached(
@@ -51,7 +51,7 @@ macro_rules! apply_cached_meta {
             meta: &c.metadata,
             fields_differ: false,
         });
-        let stored = apply_if_needed($client, $ledger, object, cached).await?;
+        let stored = apply_if_needed($client, $seen_after_apply, object, cached).await?;
         $writes += usize::from(stored.is_some());
     }};
 }
@@ -60,7 +60,7 @@ macro_rules! apply_cached_meta {
 /// the runs; returns what was found and how many children were written.
 pub async fn apply(
     client: &Client,
-    ledger: &Ledger,
+    seen_after_apply: &SeenAfterApply,
     caches: Option<&TaskCaches>,
     task: &ValidatedTask,
     children: EvaluationChildren,
@@ -74,19 +74,26 @@ pub async fn apply(
     let mut writes = 0;
     apply_cached_meta!(
         client,
-        ledger,
+        seen_after_apply,
         caches,
         service_accounts,
         service_account,
         writes
     );
-    apply_cached_meta!(client, ledger, caches, roles, role, writes);
-    apply_cached_meta!(client, ledger, caches, role_bindings, role_binding, writes);
+    apply_cached_meta!(client, seen_after_apply, caches, roles, role, writes);
+    apply_cached_meta!(
+        client,
+        seen_after_apply,
+        caches,
+        role_bindings,
+        role_binding,
+        writes
+    );
     let mut applied = Applied::default();
     match workload {
         Workload::CronJob(cronjob) => {
             applied.cronjob = Some(cronjob.name_any());
-            apply_cached_meta!(client, ledger, caches, cronjobs, *cronjob, writes);
+            apply_cached_meta!(client, seen_after_apply, caches, cronjobs, *cronjob, writes);
             applied.failing = match caches {
                 Some(caches) => Ok(cached_failing_runs(caches, task)),
                 None => failing_runs(client, task).await,
@@ -94,7 +101,8 @@ pub async fn apply(
         }
         Workload::Job(job) => {
             let current = caches.and_then(|c| cached(&c.jobs, &task.namespace, &job.name_any()));
-            let (job, written) = apply_or_cached(client, ledger, *job, current, false).await?;
+            let (job, written) =
+                apply_or_cached(client, seen_after_apply, *job, current, false).await?;
             writes += usize::from(written);
             let status = job.status.clone().unwrap_or_default();
             applied.job_started = status.start_time.is_some()
@@ -109,7 +117,7 @@ pub async fn apply(
 
 /// [`failing_runs`] from the Job cache instead of a list.
 fn cached_failing_runs(caches: &TaskCaches, task: &ValidatedTask) -> Option<String> {
-    let label = crate::resources::evaluation::names::label_value(&task.name);
+    let label = crate::resources::evaluationtask::names::label_value(&task.name);
     let jobs = caches.jobs.state_filter(|job| {
         let labels = job.meta().labels.as_ref();
         job.namespace().as_deref() == Some(task.namespace.as_str())

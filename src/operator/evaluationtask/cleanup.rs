@@ -7,12 +7,12 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::Client;
 
 use super::apply::{Applied, wanted};
+use super::caches::TaskCaches;
 use crate::api::EvaluationTask;
 use crate::operator::Error as ApiError;
-use crate::operator::caches::TaskCaches;
 use crate::operator::cleanup::{delete_unwanted, generation_changed};
 use crate::operator::stores::has_unwanted;
-use crate::resources::evaluation::{ValidatedTask, children_selector};
+use crate::resources::evaluationtask::{ValidatedTask, children_selector};
 
 /// Deletes unwanted workloads; returns `Kind/name` of each one deleted.
 pub async fn cleanup(

@@ -12,7 +12,7 @@ use crate::api::evaluationtask::{
 use crate::api::tracedservice::ConditionStatus;
 use crate::evaluate::window::{list_done, sampling_done};
 use crate::operator::conditions::{kstatus_condition, merge_conditions};
-use crate::resources::evaluation::{Mode, ValidatedTask};
+use crate::resources::evaluationtask::{Mode, ValidatedTask};
 
 /// What one reconcile found.
 #[derive(Clone, Debug)]

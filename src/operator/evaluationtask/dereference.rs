@@ -8,7 +8,7 @@ use kube::{Api, Client};
 use super::error::Error;
 use crate::api::TracedService;
 use crate::operator::Error as ApiError;
-use crate::resources::evaluation::ValidatedTask;
+use crate::resources::evaluationtask::ValidatedTask;
 
 /// Checks that the target and the judge secret exist.
 pub async fn dereference(client: &Client, task: &ValidatedTask) -> Result<(), Error> {

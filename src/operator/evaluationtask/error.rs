@@ -5,7 +5,7 @@
 use thiserror::Error;
 
 use crate::operator::{Error as ApiError, ErrorClass};
-use crate::resources::evaluation::InvalidTask;
+use crate::resources::evaluationtask::InvalidTask;
 
 /// An error of one EvaluationTask reconcile.
 #[derive(Debug, Error)]

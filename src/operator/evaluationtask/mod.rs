@@ -1,10 +1,11 @@
 //! The EvaluationTask controller: runs the evaluator as a CronJob (online
 //! batch) or a Job (single traces) under a per-task ServiceAccount, and
 //! reports phase and conditions. Objects are built in
-//! `resources::evaluation`; results are written by the evaluator itself
+//! `resources::evaluationtask`; results are written by the evaluator itself
 //! (see `evaluate::status`).
 
 pub mod apply;
+pub mod caches;
 pub mod cleanup;
 pub mod conditions;
 pub mod dereference;
@@ -25,23 +26,49 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
+use self::caches::TaskCaches;
 use self::metrics::EvaluationMetrics;
-use super::caches::TaskCaches;
-use super::stores::{Meta, slim};
+use super::stores::{Meta, Scoped, slim};
 use super::{Context, controller_config, log_reconcile, scoped_api};
 use crate::api::{EvaluationTask, TracedService};
-use crate::resources::evaluation::EvaluationOptions;
+use crate::resources::evaluationtask::EvaluationOptions;
 
 pub use self::error::Error;
 
-/// Shared state of the EvaluationTask reconciles.
+/// State of the EvaluationTask reconciles: the shared part and this
+/// controller's own settings, caches and metrics.
 pub struct EvaluationContext {
-    /// Client, event recorder and failure counts, shared with the TracedService controller.
+    /// Client, event recorder, failure counts and what was seen after each
+    /// apply, shared with the TracedService controller.
     pub shared: Arc<Context>,
     /// Builder settings.
     pub options: EvaluationOptions,
     /// Reconcile metrics and the task gauges.
     pub metrics: Arc<EvaluationMetrics>,
+    /// The EvaluationTask controllers' children caches, per scope.
+    pub task_caches: Scoped<TaskCaches>,
+}
+
+impl EvaluationContext {
+    /// A context over `shared`.
+    pub fn new(
+        shared: Arc<Context>,
+        options: EvaluationOptions,
+        metrics: Arc<EvaluationMetrics>,
+    ) -> Self {
+        Self {
+            shared,
+            options,
+            metrics,
+            task_caches: Scoped::default(),
+        }
+    }
+
+    /// The EvaluationTask children caches covering `namespace`, once listed.
+    pub async fn task_caches(&self, namespace: &str) -> Option<Arc<TaskCaches>> {
+        let caches = self.task_caches.get(namespace)?;
+        caches.ready().await.then_some(caches)
+    }
 }
 
 /// An EvaluationTask controller and the caches of its children.
@@ -146,8 +173,7 @@ fn target_changes(
 /// Runs `controller` until its shutdown trigger fires; its cache feeds the
 /// task gauges of `/metrics`.
 pub async fn drive(controller: TaskController, ctx: Arc<EvaluationContext>) {
-    ctx.shared
-        .task_caches
+    ctx.task_caches
         .register(controller.namespace.as_deref(), controller.caches.clone());
     let controller = controller.controller;
     ctx.metrics.watch(controller.store());

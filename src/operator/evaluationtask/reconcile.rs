@@ -19,8 +19,8 @@ use super::status::{desired_status, publish, update_status};
 use crate::api::EvaluationTask;
 use crate::operator::cleanup::cleanup_event;
 use crate::operator::metrics::Outcome;
-use crate::operator::reconcile::retry_action;
-use crate::resources::evaluation::{Mode, ValidatedTask, build, validate};
+use crate::operator::retry::retry_action;
+use crate::resources::evaluationtask::{Mode, ValidatedTask, build, validate};
 
 /// Periodic resync; watches (the task, its children, its target) drive the rest.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -81,9 +81,17 @@ async fn reconcile_task(task: &EvaluationTask, ctx: &EvaluationContext) -> Resul
     }
     let previous = task.status.clone().unwrap_or_default();
     let children = build(&validated, completed(&validated, &previous), &ctx.options);
-    let caches = ctx.shared.task_caches(&validated.namespace).await;
-    let ledger = &ctx.shared.ledger;
-    let applied = match apply(client, ledger, caches.as_deref(), &validated, children).await {
+    let caches = ctx.task_caches(&validated.namespace).await;
+    let seen_after_apply = &ctx.shared.seen_after_apply;
+    let applied = match apply(
+        client,
+        seen_after_apply,
+        caches.as_deref(),
+        &validated,
+        children,
+    )
+    .await
+    {
         Ok((applied, writes)) => {
             if writes > 0 {
                 tracing::debug!(task = %validated.name, writes, "applied children");

@@ -16,7 +16,7 @@ use crate::api::evaluationtask::{
 };
 use crate::api::tracedservice::ConditionStatus;
 use crate::operator::Error as ApiError;
-use crate::resources::evaluation::ValidatedTask;
+use crate::resources::evaluationtask::ValidatedTask;
 use crate::resources::meta::MANAGER;
 
 /// The operator's fields of the status a task should have. Pure.

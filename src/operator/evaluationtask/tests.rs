@@ -19,8 +19,8 @@ use crate::api::evaluationtask::{
 };
 use crate::api::tracedservice::ConditionStatus;
 use crate::evaluate::window::list_hash;
-use crate::operator::metrics::Metrics;
-use crate::resources::evaluation::{ValidatedTask, validate};
+use crate::operator::metrics::Registry;
+use crate::resources::evaluationtask::{ValidatedTask, validate};
 
 fn at(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + seconds).unwrap()
@@ -283,7 +283,7 @@ fn gauges_come_from_the_status_of_cached_tasks() {
     writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(raw))));
     let gauges = std::sync::Arc::new(EvaluationMetrics::new());
     gauges.watch(reader);
-    let mut registry = Metrics::default();
+    let mut registry = Registry::default();
     registry.register_collector(Box::new(gauges.clone()));
     let text = registry.encode();
     for line in [

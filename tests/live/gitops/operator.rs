@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use traceval::operator::OperatorConfig;
-use traceval::resources::BuildOptions;
-use traceval::resources::evaluation::EvaluationOptions;
+use traceval::resources::evaluationtask::EvaluationOptions;
+use traceval::resources::tracedservice::BuildOptions;
 
 /// `traceval operator` in-process (`operator::run`, as the binary runs it,
 /// both controllers, no leader election) for some namespaces, on its own

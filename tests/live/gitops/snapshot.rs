@@ -12,7 +12,8 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::{Client, Resource, ResourceExt};
-use traceval::resources::meta::{MANAGED_BY_LABEL, MANAGER, NAMESPACE_LABEL};
+use traceval::resources::meta::{MANAGED_BY_LABEL, MANAGER};
+use traceval::resources::tracedservice::meta::NAMESPACE_LABEL;
 
 use crate::manifests::{Manifest, dynamic};
 use crate::support::{DEADLINE, poll};

@@ -12,8 +12,8 @@ use std::process::Command;
 
 use k8s_openapi::api::core::v1::Container;
 use traceval::api::TracedService;
-use traceval::resources::command::PIP_CONTAINER;
-use traceval::resources::{BuildOptions, build, validate};
+use traceval::resources::tracedservice::command::PIP_CONTAINER;
+use traceval::resources::tracedservice::{BuildOptions, build, validate};
 
 /// A stub that records its argv, one NUL-terminated element each.
 const STUB: &str = "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\000' \"$a\"; done > \"$RECORD_DIR/$(basename \"$0\").argv\"\n";

@@ -15,13 +15,13 @@ use super::command::{
     PACKAGES_VOLUME, packages_volume_mount, pip_install_container, start_command,
 };
 use super::env::app_env;
-use super::hash::SPEC_HASH_ANNOTATION;
 use super::meta::{labels, object_meta, selector_labels};
-use super::security::{
-    TMP_MOUNT, container_security_context, pod_security_context, tmp_volume, tmp_volume_mount,
-};
+use super::spec_hash::SPEC_HASH_ANNOTATION;
 use super::validate::ValidatedTracedService;
 use super::volumes::{sync_containers, volume_mounts, volumes};
+use crate::resources::security::{
+    TMP_MOUNT, container_security_context, pod_security_context, tmp_volume, tmp_volume_mount,
+};
 
 /// Name of the app container.
 pub const APP_CONTAINER: &str = "app";

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{children, fixture, pod_spec, validated};
 use crate::api::EvaluationTask;
-use crate::resources::evaluation::{self, EvaluationOptions, Workload};
+use crate::resources::evaluationtask::{self, EvaluationOptions, Workload};
 
 /// The valid TracedService fixtures, by name.
 fn fixture_names() -> Vec<String> {
@@ -47,8 +47,8 @@ fn evaluation_pods() -> Vec<(String, PodSpec)> {
             let mut task: EvaluationTask = serde_yaml::from_str(&text).expect("example YAML");
             task.metadata.namespace = Some("team-a".into());
             task.metadata.uid = Some("uid-1".into());
-            let task = evaluation::validate(&task).expect("valid example");
-            let pod = match evaluation::build(&task, false, &options).workload {
+            let task = evaluationtask::validate(&task).expect("valid example");
+            let pod = match evaluationtask::build(&task, false, &options).workload {
                 Workload::CronJob(c) => c.spec.and_then(|s| s.job_template.spec),
                 Workload::Job(j) => j.spec,
             }
@@ -136,8 +136,11 @@ fn every_rendered_pod_is_hardened() {
         let mut ts: crate::api::TracedService = serde_yaml::from_str(&text).expect("example YAML");
         ts.metadata.namespace = Some("team-a".into());
         ts.metadata.uid = Some("uid-1".into());
-        let svc = crate::resources::validate(&ts).expect("valid example");
-        let built = crate::resources::build(&svc, &crate::resources::BuildOptions::default());
+        let svc = crate::resources::tracedservice::validate(&ts).expect("valid example");
+        let built = crate::resources::tracedservice::build(
+            &svc,
+            &crate::resources::tracedservice::BuildOptions::default(),
+        );
         let pod = pod_spec(&built.deployment);
         containers += assert_hardened(file, pod, false);
         assert_eq!(pod.automount_service_account_token, Some(false), "{file}");
@@ -161,8 +164,11 @@ fn a_writable_root_is_an_opt_in_of_the_app_container_only() {
     let mut ts = fixture("seed-arms");
     ts.spec.security.writable_root_filesystem = true;
     ts.spec.security.run_as_user = Some(4242);
-    let svc = crate::resources::validate(&ts).expect("valid");
-    let built = crate::resources::build(&svc, &crate::resources::BuildOptions::default());
+    let svc = crate::resources::tracedservice::validate(&ts).expect("valid");
+    let built = crate::resources::tracedservice::build(
+        &svc,
+        &crate::resources::tracedservice::BuildOptions::default(),
+    );
     let pod = pod_spec(&built.deployment);
     assert_hardened("seed-arms, writable", pod, true);
     let ctx = pod.security_context.as_ref().expect("pod securityContext");

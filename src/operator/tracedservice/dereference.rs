@@ -3,10 +3,10 @@
 use k8s_openapi::api::storage::v1::CSIDriver;
 use kube::{Api, Client};
 
-use super::error::Error;
 use crate::api::TracedService;
 use crate::api::tracedservice::OssMode;
-use crate::resources::oss_csi::OSS_CSI_DRIVER;
+use crate::operator::error::Error;
+use crate::resources::tracedservice::oss_csi::OSS_CSI_DRIVER;
 
 /// What the cluster offers for this TracedService.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

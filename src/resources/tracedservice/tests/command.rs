@@ -1,5 +1,5 @@
 use super::{app_container, children, init_container, validated};
-use crate::resources::command::{
+use crate::resources::tracedservice::command::{
     PACKAGES_DIR, PIP_CONTAINER, WRAPPER_NAME, shell_words, start_command,
 };
 
@@ -159,7 +159,7 @@ fn wrapper_passes_hostile_argv_through_unchanged() {
         "'x' \"y\"".into(),
     ];
     ts.spec.python_packages = vec!["flask".into()];
-    let start = start_command(&crate::resources::validate(&ts).expect("valid"));
+    let start = start_command(&crate::resources::tracedservice::validate(&ts).expect("valid"));
     let command = start.command.expect("wrapped");
     let out = std::process::Command::new(&command[0])
         .args(&command[1..])
@@ -184,7 +184,7 @@ fn run_arms_wrapper(stub: &str, tag: &str) -> (i32, String, String) {
     std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut ts = super::fixture("seed-arms");
     ts.spec.command = Some(vec!["echo".into(), "app started".into()]);
-    let start = start_command(&crate::resources::validate(&ts).unwrap());
+    let start = start_command(&crate::resources::tracedservice::validate(&ts).unwrap());
     let command = start.command.unwrap();
     let out = std::process::Command::new(&command[0])
         .args(&command[1..])

@@ -9,54 +9,55 @@ use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 
-use super::Context;
+use super::ServiceContext;
 use super::apply::apply;
-use super::cleanup::{cleanup, cleanup_event, cleanup_needed};
+use super::cleanup::{cleanup, cleanup_needed};
 use super::conditions::Observation;
 use super::dereference::dereference;
-use super::error::{Error, ErrorClass};
 use super::finalizer;
-use super::metrics::Outcome;
 use super::status::{desired_status, publish, update_status};
 use crate::api::TracedService;
-use crate::resources::{build, validate};
+use crate::operator::cleanup::cleanup_event;
+use crate::operator::error::Error;
+use crate::operator::metrics::Outcome;
+use crate::operator::retry::retry_action;
+use crate::resources::tracedservice::{build, validate};
 
 /// Periodic resync of a healthy TracedService; watches drive everything else.
 const RESYNC: Duration = Duration::from_secs(300);
+
 /// How often a missing dependency (e.g. the OSS CSI driver) is checked again.
 const DEPENDENCY_RECHECK: Duration = Duration::from_secs(60);
-/// First and longest backoff after a transient error.
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// Reconciles one TracedService (or reports one that cannot be read).
 pub async fn reconcile(
     object: Arc<DeserializeGuard<TracedService>>,
-    ctx: Arc<Context>,
+    ctx: Arc<ServiceContext>,
 ) -> Result<Action, Error> {
-    let _timer = ctx.metrics.start();
+    let _timer = ctx.metrics.reconciles.start();
     let result = match &object.0 {
         Ok(ts) => reconcile_service(ts, &ctx).await,
         Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
     };
     ctx.metrics
+        .reconciles
         .count(Outcome::of(result.as_ref().err().map(Error::class)));
     if result.is_ok() {
-        ctx.forget_failures(&key(&object));
+        ctx.shared.forget_failures(&key(&object));
     }
     result
 }
 
-async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, Error> {
+async fn reconcile_service(ts: &TracedService, ctx: &ServiceContext) -> Result<Action, Error> {
     if ts.metadata.deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove the namespaced
         // children; only the cluster-scoped volumes need the operator.
         if finalizer::has_finalizer(ts) {
-            finalizer::finalize(&ctx.client, ts).await?;
+            finalizer::finalize(&ctx.shared.client, ts).await?;
         }
         return Ok(Action::await_change());
     }
-    let dereferenced = dereference(&ctx.client, ts).await?;
+    let dereferenced = dereference(&ctx.shared.client, ts).await?;
     let svc = match validate(ts) {
         Ok(svc) => svc,
         Err(invalid) => {
@@ -88,11 +89,18 @@ async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, 
     let wants_volumes = finalizer::wants_volumes(ts);
     if wants_volumes && !finalizer::has_finalizer(ts) {
         // Before any volume exists, so none can outlive the TracedService.
-        finalizer::add(&ctx.client, ts).await?;
+        finalizer::add(&ctx.shared.client, ts).await?;
     }
     let children = build(&svc, &ctx.options);
     let caches = ctx.service_caches(&svc.namespace).await;
-    let applied = match apply(&ctx.client, &ctx.ledger, caches.as_deref(), children).await {
+    let applied = match apply(
+        &ctx.shared.client,
+        &ctx.shared.seen_after_apply,
+        caches.as_deref(),
+        children,
+    )
+    .await
+    {
         Ok(applied) => applied,
         Err(error) => {
             let observation = Observation::ApplyFailed(error.to_string());
@@ -119,7 +127,7 @@ async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, 
         &applied.wanted,
         unchecked_volumes,
     ) {
-        let deleted = cleanup(&ctx.client, &svc, &applied.wanted).await?;
+        let deleted = cleanup(&ctx.shared.client, &svc, &applied.wanted).await?;
         if let Some(event) = cleanup_event(&deleted) {
             publish(ctx, ts, event).await;
         }
@@ -129,7 +137,7 @@ async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, 
     }
     if !wants_volumes && finalizer::has_finalizer(ts) {
         // Cleanup deleted the volumes the spec dropped.
-        finalizer::remove(&ctx.client, ts).await?;
+        finalizer::remove(&ctx.shared.client, ts).await?;
     }
     let observation = Observation::Applied(&applied.deployment);
     let status = desired_status(
@@ -147,48 +155,12 @@ async fn reconcile_service(ts: &TracedService, ctx: &Context) -> Result<Action, 
 pub fn error_policy(
     object: Arc<DeserializeGuard<TracedService>>,
     error: &Error,
-    ctx: Arc<Context>,
+    ctx: Arc<ServiceContext>,
 ) -> Action {
     let name = key(&object);
     retry_action(&name, error.class(), error, DEPENDENCY_RECHECK, || {
-        ctx.record_failure(&name)
+        ctx.shared.record_failure(&name)
     })
-}
-
-/// The action after a failed reconcile of object `name`, by the error's
-/// class: wait for the object to change, check a missing dependency again
-/// after `recheck`, or back off by the count of transient failures in a row
-/// (`failures` records this one and returns the count).
-pub fn retry_action(
-    name: &str,
-    class: ErrorClass,
-    error: &dyn std::fmt::Display,
-    recheck: Duration,
-    failures: impl FnOnce() -> u32,
-) -> Action {
-    match class {
-        ErrorClass::InvalidSpec => {
-            tracing::warn!(object = %name, %error, "waiting for the object to change");
-            Action::await_change()
-        }
-        ErrorClass::MissingDependency => {
-            tracing::warn!(object = %name, %error, "missing dependency");
-            Action::requeue(recheck)
-        }
-        ErrorClass::Transient => {
-            let delay = backoff(failures());
-            tracing::warn!(object = %name, %error, ?delay, "retrying");
-            Action::requeue(delay)
-        }
-    }
-}
-
-/// Exponential backoff: 1 s, 2 s, 4 s, ... up to 5 minutes.
-pub fn backoff(failures: u32) -> Duration {
-    let exponent = failures.saturating_sub(1).min(16);
-    BACKOFF_MIN
-        .saturating_mul(1u32 << exponent)
-        .min(BACKOFF_MAX)
 }
 
 fn key(object: &DeserializeGuard<TracedService>) -> String {
@@ -197,17 +169,4 @@ fn key(object: &DeserializeGuard<TracedService>) -> String {
         object.namespace().unwrap_or_default(),
         object.name_any()
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(2), Duration::from_secs(2));
-        assert_eq!(backoff(5), Duration::from_secs(16));
-        assert_eq!(backoff(30), BACKOFF_MAX);
-    }
 }

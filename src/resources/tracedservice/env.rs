@@ -1,10 +1,11 @@
 //! The app container's environment: the operator's defaults, then the user's
 //! env, where a user variable replaces the operator's of the same name.
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, SecretKeySelector};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector};
 
 use super::command::PACKAGES_DIR;
 use super::validate::{ProbeSettings, Tracing, ValidatedTracedService};
+use crate::resources::env_var::{secret_ref, value};
 
 /// The env of the app container.
 pub fn app_env(svc: &ValidatedTracedService) -> Vec<EnvVar> {
@@ -101,15 +102,6 @@ fn tracing_env(svc: &ValidatedTracedService, tracing: &Tracing) -> Vec<EnvVar> {
     env
 }
 
-/// A plain `name=value` variable.
-pub fn value(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value.to_owned()),
-        value_from: None,
-    }
-}
-
 fn field_ref(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
@@ -118,22 +110,6 @@ fn field_ref(name: &str, path: &str) -> EnvVar {
             field_ref: Some(ObjectFieldSelector {
                 api_version: Some("v1".to_owned()),
                 field_path: path.to_owned(),
-            }),
-            ..EnvVarSource::default()
-        }),
-    }
-}
-
-/// A variable read from a Secret key.
-pub fn secret_ref(name: &str, secret: &str, key: &str) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.to_owned(),
-                key: key.to_owned(),
-                optional: Some(false),
             }),
             ..EnvVarSource::default()
         }),

@@ -4,7 +4,7 @@ use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyPor
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{children, fixture, validated};
-use crate::resources::network_policy::network_policy;
+use crate::resources::tracedservice::network_policy::network_policy;
 
 fn ports(rule: &NetworkPolicyEgressRule) -> Vec<(i32, String)> {
     rule.ports
@@ -148,7 +148,7 @@ fn default_ingress_is_the_own_namespace() {
 fn enforce_false_means_no_policy() {
     let mut ts = fixture("minimal");
     ts.spec.network.enforce = false;
-    let svc = crate::resources::validate(&ts).expect("valid");
+    let svc = crate::resources::tracedservice::validate(&ts).expect("valid");
     assert!(network_policy(&svc).is_none());
     assert!(network_policy(&validated("minimal")).is_some());
 }

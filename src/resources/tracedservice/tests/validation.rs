@@ -1,6 +1,6 @@
 use super::fixture;
 use crate::api::tracedservice::{EmptyDirSource, Mount, Probe, PvcSource};
-use crate::resources::{ValidationError, validate};
+use crate::resources::tracedservice::{ValidationError, validate};
 
 fn error(edit: impl FnOnce(&mut crate::api::TracedService)) -> ValidationError {
     let mut ts = fixture("opentelemetry");

@@ -11,25 +11,25 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 use tower_test::mock::{Handle, pair};
 
-use super::Context;
-use super::error::ErrorClass;
-use super::metrics::Metrics;
+use super::ServiceContext;
+use super::metrics::ServiceMetrics;
 use super::reconcile::{error_policy, reconcile};
 use crate::api::TracedService;
-use crate::resources::BuildOptions;
-use crate::resources::tests::fixture;
+use crate::operator::Context;
+use crate::operator::error::ErrorClass;
+use crate::resources::tracedservice::BuildOptions;
+use crate::resources::tracedservice::tests::fixture;
 
 type ApiHandle = Handle<Request<Body>, Response<Body>>;
 
-fn context() -> (Arc<Context>, ApiHandle) {
+fn context() -> (Arc<ServiceContext>, ApiHandle) {
     let (service, handle) = pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
-    let ctx = Context::new(
-        client,
+    let ctx = ServiceContext::new(
+        Arc::new(Context::new(client, None)),
         BuildOptions::default(),
         None,
-        None,
-        Arc::new(Metrics::default()),
+        Arc::new(ServiceMetrics::default()),
     );
     (Arc::new(ctx), handle)
 }

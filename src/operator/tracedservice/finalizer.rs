@@ -8,10 +8,10 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use super::error::Error;
 use crate::api::TracedService;
 use crate::api::tracedservice::OssMode;
-use crate::resources::meta::{NAMESPACE_LABEL, children_selector};
+use crate::operator::error::Error;
+use crate::resources::tracedservice::meta::{NAMESPACE_LABEL, children_selector};
 
 /// The finalizer guarding the PersistentVolumes.
 pub const VOLUMES_FINALIZER: &str = "traceval.dev/persistent-volumes";

@@ -1,8 +1,9 @@
 use k8s_openapi::api::core::v1::EnvVar;
 
 use super::{app_env, children, env_value};
-use crate::resources::command::PACKAGES_DIR;
-use crate::resources::env::{merge, value};
+use crate::resources::env_var::value;
+use crate::resources::tracedservice::command::PACKAGES_DIR;
+use crate::resources::tracedservice::env::merge;
 
 #[test]
 fn opentelemetry_env_is_explicit() {

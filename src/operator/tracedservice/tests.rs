@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::conditions::{Observation, Rollout, assess, merge};
 use super::status::{desired_status, trace_ui_link, transitions};
 use crate::api::tracedservice::{ConditionReason, ConditionStatus, ConditionType, Phase};
-use crate::resources::tests::{children, fixture, validated};
+use crate::resources::tracedservice::tests::{children, fixture, validated};
 
 fn deployment(desired: i32, updated: i32, available: i32, total: i32) -> Deployment {
     let mut d = children("opentelemetry").deployment;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use kube::{Resource, ResourceExt};
 
 use super::endpoint::Endpoint;
-use super::hash::spec_hash;
+use super::spec_hash::spec_hash;
 use super::syntax::{check_env_names, check_requirements, check_resources};
 pub use super::validated::*;
 pub use super::validation_error::ValidationError;

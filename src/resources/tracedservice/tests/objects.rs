@@ -1,7 +1,7 @@
 use super::{children, fixture, pod_spec, validated};
-use crate::resources::hash::SPEC_HASH_ANNOTATION;
-use crate::resources::service::url;
-use crate::resources::{BuildOptions, Children, build, validate};
+use crate::resources::tracedservice::service::url;
+use crate::resources::tracedservice::spec_hash::SPEC_HASH_ANNOTATION;
+use crate::resources::tracedservice::{BuildOptions, Children, build, validate};
 
 fn spec_hash(children: &Children) -> String {
     children
@@ -72,7 +72,7 @@ fn spec_hash_changes_with_probe_and_env_not_with_replicas() {
     let mut env = base.clone();
     env.spec
         .env
-        .push(crate::resources::env::value("EXTRA", "1"));
+        .push(crate::resources::env_var::value("EXTRA", "1"));
     assert_ne!(spec_hash(&build_from(&env)), hash);
 
     let mut packages = base;

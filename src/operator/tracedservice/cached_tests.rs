@@ -16,18 +16,19 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::Event;
 use tower_test::mock::{Handle, pair};
 
-use super::Context;
+use super::ServiceContext;
 use super::apply::Wanted;
 use super::caches::ServiceCaches;
 use super::cleanup::cleanup_needed;
 use super::conditions::Observation;
-use super::drift::stamp;
-use super::metrics::Metrics;
+use super::metrics::ServiceMetrics;
 use super::reconcile::reconcile;
 use super::status::desired_status;
 use crate::api::TracedService;
-use crate::resources::tests::{children, fixture, validated};
-use crate::resources::{BuildOptions, Children};
+use crate::operator::Context;
+use crate::operator::drift::stamp;
+use crate::resources::tracedservice::tests::{children, fixture, validated};
+use crate::resources::tracedservice::{BuildOptions, Children};
 
 type ApiHandle = Handle<Request<Body>, Response<Body>>;
 
@@ -87,14 +88,13 @@ fn caches(c: &Children) -> ServiceCaches {
     }
 }
 
-fn context(caches: ServiceCaches) -> (Arc<Context>, ApiHandle) {
+fn context(caches: ServiceCaches) -> (Arc<ServiceContext>, ApiHandle) {
     let (service, handle) = pair::<Request<Body>, Response<Body>>();
-    let ctx = Context::new(
-        Client::new(service, "default"),
+    let ctx = ServiceContext::new(
+        Arc::new(Context::new(Client::new(service, "default"), None)),
         BuildOptions::default(),
         None,
-        None,
-        Arc::new(Metrics::default()),
+        Arc::new(ServiceMetrics::default()),
     );
     ctx.service_caches.register(Some("llm"), Arc::new(caches));
     (Arc::new(ctx), handle)

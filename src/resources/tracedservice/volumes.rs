@@ -5,10 +5,10 @@ use k8s_openapi::api::core::v1::{
     SecretVolumeSource, Volume, VolumeMount,
 };
 
-use super::env::{secret_ref, value};
 use super::oss_csi::claim_name;
 use super::validate::{MountSource, ValidMount, ValidatedTracedService};
 use crate::api::tracedservice::OssSource;
+use crate::resources::env_var::{secret_ref, value};
 
 /// Where an OSS sync init container sees its emptyDir.
 const SYNC_TARGET: &str = "/data";

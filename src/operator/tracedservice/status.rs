@@ -7,15 +7,15 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::Context;
+use super::ServiceContext;
 use super::conditions::{Observation, Rollout, assess, merge, status_of};
-use super::error::Error;
 use crate::api::TracedService;
 use crate::api::tracedservice::{ConditionStatus, ConditionType, TracedServiceStatus};
-use crate::resources::ValidatedTracedService;
-use crate::resources::command::start_command;
+use crate::operator::error::Error;
 use crate::resources::meta::MANAGER;
-use crate::resources::service::url;
+use crate::resources::tracedservice::ValidatedTracedService;
+use crate::resources::tracedservice::command::start_command;
+use crate::resources::tracedservice::service::url;
 
 /// The status a TracedService should have. Pure: `now` is passed in.
 /// Without a validated spec (invalid or not yet read), the descriptive fields
@@ -73,7 +73,7 @@ pub fn trace_ui_link(template: &str, service: &str, namespace: &str, name: &str)
 /// Writes `status` when it differs from the current one and publishes an
 /// event for each notable transition.
 pub async fn update_status(
-    ctx: &Context,
+    ctx: &ServiceContext,
     ts: &TracedService,
     status: TracedServiceStatus,
 ) -> Result<(), Error> {
@@ -82,7 +82,7 @@ pub async fn update_status(
         return Ok(());
     }
     let namespace = ts.namespace().unwrap_or_default();
-    let api: Api<TracedService> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<TracedService> = Api::namespaced(ctx.shared.client.clone(), &namespace);
     let patch = json!({
         "apiVersion": TracedService::api_version(&()),
         "kind": TracedService::kind(&()),
@@ -135,9 +135,9 @@ pub fn transitions(previous: &TracedServiceStatus, next: &TracedServiceStatus) -
 }
 
 /// Publishes an event about the TracedService; failures are logged, not fatal.
-pub async fn publish(ctx: &Context, ts: &TracedService, event: Event) {
+pub async fn publish(ctx: &ServiceContext, ts: &TracedService, event: Event) {
     let reference = ts.object_ref(&());
-    if let Err(error) = ctx.recorder.publish(&event, &reference).await {
+    if let Err(error) = ctx.shared.recorder.publish(&event, &reference).await {
         tracing::warn!(%error, reason = %event.reason, "failed to publish event");
     }
 }

@@ -1,5 +1,5 @@
 use super::{app_container, children, init_container, pod_spec};
-use crate::resources::oss_csi::OSS_CSI_DRIVER;
+use crate::resources::tracedservice::oss_csi::OSS_CSI_DRIVER;
 
 #[test]
 fn oss_csi_mount_gets_a_bound_pv_and_pvc() {
@@ -126,7 +126,7 @@ fn oss_sync_init_container_copies_prefix_with_credentials_from_secret() {
     let sync = init_container(&children.deployment, "oss-sync-0").expect("sync init container");
     assert_eq!(
         sync.image.as_deref(),
-        Some(crate::resources::DEFAULT_OSS_SYNC_IMAGE)
+        Some(crate::resources::tracedservice::DEFAULT_OSS_SYNC_IMAGE)
     );
     assert_eq!(
         sync.args.clone().unwrap_or_default(),
