@@ -19,7 +19,6 @@ pub mod metrics;
 pub mod retry;
 pub mod stores;
 pub mod tracedservice;
-pub mod watch_backoff;
 
 #[cfg(test)]
 mod drift_tests;

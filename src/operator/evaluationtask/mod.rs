@@ -28,7 +28,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use self::caches::TaskCaches;
 use self::metrics::EvaluationMetrics;
-use super::stores::{Meta, Scoped, slim};
+use super::stores::{Meta, Scoped, slim, watch_backoff};
 use super::{Context, controller_config, log_reconcile, scoped_api};
 use crate::api::{EvaluationTask, TracedService};
 use crate::resources::evaluationtask::EvaluationOptions;
@@ -102,7 +102,7 @@ pub fn controller(client: Client, namespace: Option<&str>) -> TaskController {
             scoped_api::<DeserializeGuard<EvaluationTask>>(&client, namespace),
             config.clone(),
         )
-        .backoff(crate::operator::watch_backoff::WatchBackoff::default())
+        .backoff(watch_backoff())
         .modify(|task: &mut DeserializeGuard<EvaluationTask>| slim(task.meta_mut())),
     )
     .applied_objects();
@@ -113,7 +113,7 @@ pub fn controller(client: Client, namespace: Option<&str>) -> TaskController {
         // The merged trigger stream pauses on every watch error: with
         // kube's default that pause grows to ~50 s after an API server
         // restart (tests/reliability/faults.rs).
-        .trigger_backoff(crate::operator::watch_backoff::WatchBackoff::default())
+        .trigger_backoff(watch_backoff())
         .owns_stream(triggers.cronjobs)
         .owns_stream(triggers.jobs)
         .owns_stream(triggers.service_accounts)
@@ -151,7 +151,7 @@ fn target_changes(
 ) -> impl Stream<Item = Result<Meta<TracedService>, watcher::Error>> + Send + 'static {
     let mut generations: HashMap<(Option<String>, String), Option<i64>> = HashMap::new();
     watcher(api, config)
-        .backoff(crate::operator::watch_backoff::WatchBackoff::default())
+        .backoff(watch_backoff())
         .filter_map(move |event| {
             let changed = match event {
                 Ok(watcher::Event::Apply(service) | watcher::Event::InitApply(service)) => {

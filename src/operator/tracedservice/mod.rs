@@ -30,6 +30,7 @@ use kube::{Client, Resource};
 
 use self::caches::ServiceCaches;
 use self::metrics::ServiceMetrics;
+use super::stores::watch_backoff;
 use super::{Context, controller_config, log_reconcile, scoped_api, stores};
 use crate::api::TracedService;
 use crate::resources::tracedservice::BuildOptions;
@@ -117,7 +118,7 @@ pub fn controller(client: Client, namespace: Option<&str>) -> ServiceController 
             scoped_api::<DeserializeGuard<TracedService>>(&client, namespace),
             config,
         )
-        .backoff(crate::operator::watch_backoff::WatchBackoff::default())
+        .backoff(watch_backoff())
         .modify(|ts: &mut DeserializeGuard<TracedService>| stores::slim(ts.meta_mut())),
     )
     .applied_objects();
@@ -127,7 +128,7 @@ pub fn controller(client: Client, namespace: Option<&str>) -> ServiceController 
         // The merged trigger stream pauses on every watch error: with
         // kube's default that pause grows to ~50 s after an API server
         // restart (tests/reliability/faults.rs).
-        .trigger_backoff(crate::operator::watch_backoff::WatchBackoff::default())
+        .trigger_backoff(watch_backoff())
         .owns_stream(triggers.deployments)
         .owns_stream(triggers.services)
         .owns_stream(triggers.network_policies)

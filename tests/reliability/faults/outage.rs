@@ -23,7 +23,7 @@ use crate::workload::{self, Op, Sizes};
 
 /// Requests per second of outage the operator may make at most. By
 /// construction: its 12 watches (5 of the TracedService controller, 7 of
-/// the EvaluationTask one) retry at most once per 2 s (`watch_backoff::MAX`),
+/// the EvaluationTask one) retry at most once per 2 s (`stores::WATCH_BACKOFF_MAX`),
 /// 6/s, plus failed reconciles retried with the operator's own backoff from
 /// 1 s, doubling. Measured: 38 requests in 20 s (1.9/s) with the API server
 /// down, 0 with etcd paused (the open watches just hang). A client that
