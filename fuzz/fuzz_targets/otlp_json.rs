@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use traceval::api::evaluationtask::{ExtractionRule, ExtractionSpec};
 use traceval::evaluate::extract::Extractor;
-use traceval::evaluate::normalise::TraceCollector;
+use traceval::evaluate::trace::TraceCollector;
 use traceval::evaluate::source::documents::read_documents;
 use traceval::evaluate::source::parse_documents;
 

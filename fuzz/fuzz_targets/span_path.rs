@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use traceval::evaluate::jsonpath::{Path, as_text, decode_embedded, has_wildcard, to_jsonpath};
+use traceval::evaluate::extract::jsonpath::{Path, as_text, decode_embedded, has_wildcard, to_jsonpath};
 
 static QUIET_CAUGHT_PANICS: std::sync::Once = std::sync::Once::new();
 

@@ -2,9 +2,8 @@
 //! shapes the pods (tracing, probe, env, packages, command, mounts, ...) and
 //! not with the replica count, so editing those rolls the pods.
 
-use sha2::{Digest, Sha256};
-
 use crate::api::TracedServiceSpec;
+pub use crate::api::hash::short_hash;
 
 /// Annotation on the pod template carrying [`spec_hash`].
 pub const SPEC_HASH_ANNOTATION: &str = "traceval.dev/spec-hash";
@@ -18,13 +17,4 @@ pub fn spec_hash(spec: &TracedServiceSpec) -> String {
     // Serialising plain structs and BTreeMaps is deterministic; it cannot fail.
     let json = serde_json::to_vec(&pod_shaping).unwrap_or_default();
     short_hash(&json, 8)
-}
-
-/// The first `bytes` bytes of the SHA-256 of `data`, as lowercase hex.
-pub fn short_hash(data: &[u8], bytes: usize) -> String {
-    Sha256::digest(data)
-        .iter()
-        .take(bytes)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -5,8 +5,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
 use crate::api::EvaluationTask;
+use crate::api::evaluationtask::progress::trace_list;
 use crate::api::evaluationtask::{EvaluationTaskSpec, SecretKeyRef};
-use crate::evaluate::window::trace_list;
 use crate::resources::hash::short_hash;
 
 /// Schedule of online batch runs when `spec.schedule` is unset.
