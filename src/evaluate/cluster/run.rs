@@ -1,5 +1,5 @@
 //! The in-cluster run loop. Traces are taken in order (see
-//! [`crate::evaluate::window`]); the sampled ones are evaluated with the
+//! [`super::window`]); the sampled ones are evaluated with the
 //! judge's concurrency and their outcomes recorded in that order, so after
 //! each recorded outcome everything before it is done. The status is
 //! checkpointed every second or every [`CHECKPOINT_RESULTS`] outcomes with
