@@ -30,4 +30,3 @@ pub mod task;
 pub mod trace;
 
 pub use self::args::{EvaluateArgs, ExtractArgs};
-pub use self::error::CliError;
