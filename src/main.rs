@@ -101,8 +101,8 @@ fn main() -> ExitCode {
             readme,
         } => crd(dir, reference, readme),
         Command::Operator(args) => operator(args),
-        Command::Extract(args) => ExitCode::from(traceval::evaluate::cli::run_extract(&args)),
-        Command::Evaluate(args) => ExitCode::from(traceval::evaluate::cli::run_evaluate(&args)),
+        Command::Extract(args) => ExitCode::from(traceval::evaluate::offline::run_extract(&args)),
+        Command::Evaluate(args) => ExitCode::from(traceval::evaluate::offline::run_evaluate(&args)),
     }
 }
 

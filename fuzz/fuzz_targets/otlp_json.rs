@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use traceval::api::evaluationtask::{ExtractionRule, ExtractionSpec};
 use traceval::evaluate::extract::Extractor;
-use traceval::evaluate::normalise::TraceCollector;
+use traceval::evaluate::trace::TraceCollector;
 use traceval::evaluate::source::documents::read_documents;
 use traceval::evaluate::source::parse_documents;
 
@@ -42,7 +42,7 @@ static EXTRACTOR: LazyLock<Extractor> = LazyLock::new(|| {
 
 fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys aborts on every panic, even one the crate catches on
-    // purpose (evaluate::jsonpath catches serde_json_path's); a panic that
+    // purpose (evaluate::extract::jsonpath catches serde_json_path's); a panic that
     // escapes still aborts through libfuzzer-sys's own catch_unwind.
     QUIET_CAUGHT_PANICS.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let mut collector = TraceCollector::default();

@@ -6,13 +6,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use traceval::evaluate::jsonpath::{Path, as_text, decode_embedded, has_wildcard, to_jsonpath};
+use traceval::evaluate::extract::jsonpath::{Path, as_text, decode_embedded, has_wildcard, to_jsonpath};
 
 static QUIET_CAUGHT_PANICS: std::sync::Once = std::sync::Once::new();
 
 fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys aborts on every panic, even one the crate catches on
-    // purpose (evaluate::jsonpath catches serde_json_path's); a panic that
+    // purpose (evaluate::extract::jsonpath catches serde_json_path's); a panic that
     // escapes still aborts through libfuzzer-sys's own catch_unwind.
     QUIET_CAUGHT_PANICS.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let Ok(text) = std::str::from_utf8(data) else {

@@ -2,19 +2,29 @@
 //! service to sample, how to pull query / answer / context out of their
 //! spans, and which judge model scores them (the seed's "evaluation task").
 
+pub mod delay;
+pub mod progress;
 mod status;
+pub mod validate;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use self::delay::{DEFAULT_DELAY, Delay};
 pub use self::status::{
     EvaluationCondition, EvaluationConditionReason, EvaluationConditionType, EvaluationPhase,
     EvaluationTaskStatus, JudgeUsage, MAX_RECENT_RESULTS, MetricCounts, PerformanceSummary, Scores,
     TraceCounts, TraceListProgress, TraceResultSummary, TrafficTotals,
 };
+pub use self::validate::validate;
 pub use super::tracedservice::SecretKeyRef;
+
+/// Environment variable the judge token reaches the evaluator in: set by
+/// the operator's pod builder from `judge.tokenSecretRef`, read by the
+/// evaluator's judge client.
+pub const TOKEN_ENV: &str = "TRACEVAL_JUDGE_TOKEN";
 
 /// Retrieval metrics are computed over this many documents when `k` is unset.
 pub const DEFAULT_RETRIEVAL_K: u32 = 5;
@@ -100,8 +110,8 @@ pub struct EvaluationTaskSpec {
     /// Online batch: traces younger than this wait for the next run, so they
     /// are complete when read (Go duration: `90s`, `2m`, `1h30m`; default `2m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
-    pub delay: Option<String>,
+    #[schemars(with = "Option<String>", regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub delay: Option<Delay>,
 
     /// Stops scheduling runs (the seed's "stop"); resuming continues from the watermark.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -1,6 +1,7 @@
 //! The custom resources: the contract users write YAML against.
 
 pub mod evaluationtask;
+pub mod hash;
 pub mod reference;
 pub mod tracedservice;
 

@@ -1,40 +1,32 @@
 //! The evaluator: one run from traces to scores (DESIGN.md, "The evaluator,
-//! one run").
+//! one run"), in rooms by what each part does:
 //!
-//! - [`source`]: OTLP/JSON trace files and the Jaeger api_v3 HTTP source;
-//! - [`normalise`] and [`unflatten`]: spans to the JSON objects paths run on;
-//! - [`jsonpath`] and [`extract`]: the seed's SpanName / JsonPathInSpan /
-//!   JsonPathInSpanValue settings;
+//! - [`trace`]: the OTLP/JSON wire types and the span/trace model paths run on;
+//! - [`source`]: where traces come from (files, Jaeger) behind one trait,
+//!   and [`source::open`], the one constructor from the spec and the flags;
+//! - [`extract`]: the seed's SpanName / JsonPathInSpan / JsonPathInSpanValue
+//!   settings (with its JSONPath and Python-repr readers);
 //! - [`sampling`]: time-window and probability policies;
 //! - [`judge`]: the OpenAI-compatible judge client, prompts and reply parser;
-//! - [`metrics`]: retrieval metrics and averages;
-//! - [`engine`] and [`report`]: one trace, many traces, the JSON lines;
-//! - [`task`] and [`cli`]: the task manifest and the offline front doors;
-//! - in the cluster ([`cluster`]): [`window`] (watermark), [`ledger`]
-//!   (cumulative results), [`performance`] (traffic), [`status`] (the
-//!   evaluator's status writes) and [`otlp`] (evaluation spans).
+//! - [`scoring`]: one trace, many traces, the retrieval metrics, the JSON lines;
+//! - [`task`]: the task manifest and the full spec check;
+//! - [`args`], [`error`] and [`setup`]: the flags, the exit codes, and what
+//!   both runs resolve from a task (judge, engine, source, delay);
+//! - [`offline`]: the front doors (`traceval extract`, `traceval evaluate`);
+//! - [`cluster`]: the in-cluster run and its state (window, ledger,
+//!   traffic, status writes, evaluation spans).
 
-pub mod cli;
+pub mod args;
 pub mod cluster;
-pub mod engine;
+pub mod error;
 pub mod extract;
-pub mod jsonpath;
 pub mod judge;
-pub mod ledger;
-pub mod metrics;
-pub mod normalise;
-pub mod otlp;
-pub mod performance;
-pub mod pyrepr;
-pub mod report;
+pub mod offline;
 pub mod sampling;
+pub mod scoring;
+pub mod setup;
 pub mod source;
-pub mod status;
 pub mod task;
-pub mod unflatten;
-pub mod window;
+pub mod trace;
 
-pub use self::cli::{CliError, EvaluateArgs, ExtractArgs};
-pub use self::engine::{Engine, Outcome, TraceResult};
-pub use self::normalise::{Span, Trace};
-pub use self::report::Summary;
+pub use self::args::{EvaluateArgs, ExtractArgs};

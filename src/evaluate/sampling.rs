@@ -16,7 +16,7 @@ use std::collections::hash_map::Entry;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::normalise::Trace;
+use super::trace::Trace;
 use crate::api::evaluationtask::SamplingSpec;
 
 /// The sampling hash of a trace ID (lowercase hex).
@@ -196,7 +196,7 @@ impl Picker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::normalise::TraceCollector;
+    use crate::evaluate::trace::TraceCollector;
     use serde_json::json;
 
     const MINUTE: i128 = 60 * 1_000_000_000;

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Serialize;
 
-use crate::resources::hash::short_hash;
+use crate::api::hash::short_hash;
 use crate::resources::meta::{APPLIED_HASH_ANNOTATION, MANAGER};
 
 /// Annotation put on a *cached* child (never written to the API) when a

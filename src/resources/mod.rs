@@ -6,7 +6,6 @@
 
 pub mod env_var;
 pub mod evaluationtask;
-pub mod hash;
 pub mod meta;
 pub mod security;
 pub mod tracedservice;

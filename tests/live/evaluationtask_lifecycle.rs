@@ -28,7 +28,7 @@ use traceval::api::evaluationtask::{
     EvaluationConditionReason, EvaluationConditionType, EvaluationPhase,
 };
 use traceval::api::{EvaluationTask, TracedService};
-use traceval::evaluate::status::StatusWriter;
+use traceval::evaluate::cluster::status_writer::StatusWriter;
 
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 

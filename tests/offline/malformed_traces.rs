@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::json;
-use traceval::evaluate::jsonpath::Path as SpanPath;
+use traceval::evaluate::extract::jsonpath::Path as SpanPath;
 
 const BIN: &str = env!("CARGO_BIN_EXE_traceval");
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";

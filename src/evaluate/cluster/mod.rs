@@ -2,31 +2,41 @@
 //! cluster, what the operator's CronJob and Job execute. The task is read
 //! from the API (with the pod's ServiceAccount), its target TracedService
 //! gives the trace service name and the OTLP endpoint for evaluation spans,
-//! and the results go to the task's status (see [`super::status`]) as well
+//! and the results go to the task's status (see [`status_writer`]) as well
 //! as to stdout as JSON lines, like the offline run.
 //!
 //! Online batch: the window `[watermark, min(now - delay, end)]` (see
-//! [`super::window`]). Single traces: the IDs of `spec.traceIDs` not done
-//! yet (`status.traceListProgress`).
+//! [`window`]). Single traces: the IDs of `spec.traceIDs` not done yet
+//! (`status.traceListProgress`).
+//!
+//! The run state: [`window`] (watermark), [`ledger`] (cumulative results),
+//! [`performance`] (traffic), [`status_writer`] (the evaluator's status
+//! writes), [`evaluation_spans`] (the OTLP exporter of evaluation spans);
+//! `plan` (what a run reads) and `run` (the run itself).
 
+pub mod evaluation_spans;
+pub mod ledger;
+pub mod performance;
 mod plan;
 mod run;
+pub mod status_writer;
+pub mod window;
 
 use std::io::Write;
 
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Client};
 
-use super::cli::{CliError, EvaluateArgs};
-use super::engine::Engine;
-use super::judge::{Judge, JudgeConfig, token_from_env};
-use super::otlp::Exporter;
-use super::report::Summary;
+use self::evaluation_spans::Exporter;
+use self::status_writer::StatusWriter;
+use super::args::EvaluateArgs;
+use super::error::CliError;
 use super::sampling::Sampler;
-use super::source::JaegerSource;
-use super::status::StatusWriter;
-use super::task::{self, DEFAULT_DELAY};
-use super::window::trace_list;
+use super::scoring::{Engine, Summary};
+use super::setup::{self, Place};
+use super::source::TraceSource;
+use super::task;
+use crate::api::evaluationtask::progress::trace_list;
 use crate::api::tracedservice::OtlpProtocol;
 use crate::api::{EvaluationTask, TracedService};
 
@@ -40,10 +50,8 @@ pub struct Setup {
     pub service_name: String,
     /// The evaluator of the task's spec.
     pub engine: Engine,
-    /// The trace store.
-    pub source: JaegerSource,
-    /// Base of the per-trace links (`{base}/trace/{id}`).
-    pub trace_ui: String,
+    /// The trace store (it also gives the per-trace links).
+    pub source: Box<dyn TraceSource>,
     /// Where evaluation spans go, if anywhere.
     pub exporter: Option<Exporter>,
     /// What to read.
@@ -124,64 +132,28 @@ async fn resolve(
         .as_ref()
         .and_then(|t| t.spec.tracing.as_ref())
         .filter(|t| t.enabled);
-    let service_name = args
-        .service_name
-        .clone()
-        .or_else(|| spec.target.service_name.clone())
-        .or_else(|| tracing.and_then(|t| t.service_name.clone()))
-        .or_else(|| spec.target.traced_service.clone())
-        .unwrap_or_default();
+    let service_name =
+        setup::service_name(spec, args, tracing.and_then(|t| t.service_name.as_deref()));
     // Evaluation spans go where the app's spans go, when that is OTLP/HTTP.
     let otlp_endpoint = args.otlp_endpoint.clone().or_else(|| {
         tracing
             .filter(|t| t.protocol != OtlpProtocol::Grpc)
             .and_then(|t| t.endpoint.clone())
     });
-    let jaeger = spec.trace_source.as_ref().and_then(|s| s.jaeger.as_ref());
-    let url = args
-        .jaeger_url
-        .clone()
-        .or_else(|| jaeger.map(|j| j.url.clone()))
-        .ok_or_else(|| {
-            CliError::Input(
-                "no trace store: set spec.traceSource.jaeger.url or give --jaeger-url (the operator's --trace-query-url)".into(),
-            )
-        })?;
-    let page = jaeger.and_then(|j| j.page_size).map(|p| p as usize);
-    let source = JaegerSource::new(&url, page).map_err(|e| CliError::Input(e.to_string()))?;
-    let token = token_from_env(spec.judge.provider).map_err(|e| CliError::Input(e.to_string()))?;
-    let config = JudgeConfig::from_spec(&spec.judge, args.judge_url.as_deref(), token)
-        .map_err(|e| CliError::Input(e.to_string()))?;
-    let judge = Judge::new(config).map_err(|e| CliError::Input(e.to_string()))?;
-    let engine = Engine::new(spec, judge).map_err(|e| CliError::Input(e.to_string()))?;
+    let source = setup::trace_source(spec, args, Place::InCluster)?;
+    let engine = setup::engine(spec, args)?;
     let exporter = otlp_endpoint
         .map(|endpoint| Exporter::new(&endpoint, namespace, name))
         .transpose()
         .map_err(|e| CliError::Input(e.to_string()))?;
     let mode = match (&spec.sampling, &spec.trace_ids) {
         (Some(sampling), _) => {
-            let sampler = Sampler::from_spec(sampling).ok_or_else(|| {
-                CliError::Input("sampling.policy needs timeWindow or probability".into())
-            })?;
-            let delay = spec
-                .delay
-                .as_deref()
-                .map(task::parse_duration)
-                .transpose()
-                .map_err(CliError::Input)?
-                .unwrap_or(DEFAULT_DELAY);
-            let delay = SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX);
-            let settled = Timestamp::now()
-                .checked_sub(delay)
-                .unwrap_or(Timestamp::UNIX_EPOCH);
+            let sampler = setup::sampler(sampling)?;
+            let settled = setup::settled(spec)?;
             RunMode::Online { sampler, settled }
         }
         (None, Some(ids)) => RunMode::List(trace_list(ids)),
-        (None, None) => {
-            return Err(CliError::Input(
-                "the task has neither sampling nor traceIDs".into(),
-            ));
-        }
+        (None, None) => return Err(CliError::Input(setup::NO_MODE.into())),
     };
     Ok(Setup {
         namespace: namespace.to_owned(),
@@ -189,7 +161,6 @@ async fn resolve(
         service_name,
         engine,
         source,
-        trace_ui: url.trim_end_matches('/').to_owned(),
         exporter,
         mode,
     })

@@ -5,15 +5,16 @@ use std::collections::HashSet;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::evaluation_spans::is_evaluation_span;
+use super::ledger::Ledger;
+use super::window::{Window, trace_start};
 use super::{RunMode, Setup};
 use crate::api::evaluationtask::EvaluationTaskStatus;
-use crate::evaluate::cli::{CliError, source_error};
-use crate::evaluate::engine::TraceResult;
-use crate::evaluate::ledger::Ledger;
-use crate::evaluate::normalise::Trace;
-use crate::evaluate::otlp::is_evaluation_span;
-use crate::evaluate::source::{TraceQuery, TraceSource};
-use crate::evaluate::window::{Window, list_hash, trace_start};
+use crate::api::evaluationtask::progress::list_hash;
+use crate::evaluate::error::{CliError, source_error};
+use crate::evaluate::scoring::TraceResult;
+use crate::evaluate::source::TraceQuery;
+use crate::evaluate::trace::Trace;
 
 /// One trace of the run, in order.
 pub struct Item {

@@ -1,5 +1,5 @@
 //! The in-cluster run loop. Traces are taken in order (see
-//! [`crate::evaluate::window`]); the sampled ones are evaluated with the
+//! [`super::window`]); the sampled ones are evaluated with the
 //! judge's concurrency and their outcomes recorded in that order, so after
 //! each recorded outcome everything before it is done. The status is
 //! checkpointed every second or every [`CHECKPOINT_RESULTS`] outcomes with
@@ -23,16 +23,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::Setup;
+use super::ledger::Ledger;
+use super::performance::{Traffic, summarize};
 use super::plan::{Item, Progress, not_found, plan};
+use super::status_writer::{StatusWriter, evaluator_fields};
+use super::window::micros;
 use crate::api::evaluationtask::{EvaluationTaskStatus, TraceListProgress};
-use crate::evaluate::cli::{CliError, output_error};
-use crate::evaluate::engine::{JudgeContact, Outcome};
-use crate::evaluate::ledger::Ledger;
-use crate::evaluate::metrics::Totals;
-use crate::evaluate::performance::{Traffic, summarize};
-use crate::evaluate::report::{Summary, write_line};
-use crate::evaluate::status::{StatusWriter, evaluator_fields};
-use crate::evaluate::window::micros;
+use crate::evaluate::error::{CliError, output_error};
+use crate::evaluate::scoring::report::write_line;
+use crate::evaluate::scoring::retrieval::Totals;
+use crate::evaluate::scoring::{JudgeContact, Outcome, Summary};
 
 /// Outcomes recorded between two status writes at most.
 pub const CHECKPOINT_RESULTS: usize = 25;
@@ -200,8 +200,8 @@ impl State<'_> {
             }
             Outcome::Done(result) => {
                 let now = Timestamp::now();
-                let link = format!("{}/trace/{}", self.setup.trace_ui, result.trace_id);
-                self.ledger.record(&result, Some(link), now);
+                let link = self.setup.source.trace_link(&result.trace_id);
+                self.ledger.record(&result, link, now);
                 self.totals.add(&result.scores);
                 if result.failed() {
                     self.summary.failed += 1;

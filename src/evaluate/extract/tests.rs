@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::evaluate::normalise::TraceCollector;
+use crate::evaluate::trace::TraceCollector;
 
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 

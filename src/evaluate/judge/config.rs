@@ -29,7 +29,7 @@ pub const PAI_JUDGE_BASE_URL: &str = "https://aiservice.cn-hangzhou.aliyuncs.com
 /// Model of the `pai-judge` preset.
 pub const PAI_JUDGE_MODEL: &str = "pai-judge";
 /// Environment variable holding the judge token (in-cluster: a secretKeyRef).
-pub const TOKEN_ENV: &str = "TRACEVAL_JUDGE_TOKEN";
+pub use crate::api::evaluationtask::TOKEN_ENV;
 /// Environment variable naming a file that holds the judge token.
 pub const TOKEN_FILE_ENV: &str = "TRACEVAL_JUDGE_TOKEN_FILE";
 /// The DashScope SDK's own variable, accepted for the `qwen-max` preset.

@@ -14,7 +14,7 @@ use std::io::BufRead;
 
 use super::SourceError;
 use super::documents::{BadSpan, Parsed, read_documents};
-use crate::evaluate::normalise::{Trace, UnreadableSpan, spans_of};
+use crate::evaluate::trace::{Trace, UnreadableSpan, spans_of};
 
 /// Documents a trace is held for after its last span.
 pub const HOLD_DOCUMENTS: u64 = 4;

@@ -16,8 +16,8 @@ use std::io::BufRead;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::otlp::{self, Envelope, ResourceSpans, normalise_id};
 use super::{SourceError, malformed};
+use crate::evaluate::trace::otlp::{self, Envelope, ResourceSpans, normalise_id};
 
 /// One document, read as well as it could be.
 #[derive(Debug, Default)]

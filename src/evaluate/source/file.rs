@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use super::assemble::{Unattributed, stream_traces};
 use super::{SourceError, TraceQuery, TraceSink, TraceSource};
-use crate::evaluate::normalise::Trace;
+use crate::evaluate::trace::Trace;
 
 /// Traces buffered between the reading thread and the run.
 const CHANNEL: usize = 64;
@@ -132,6 +132,14 @@ impl TraceSource for FileSource {
             }
             Ok(found)
         })
+    }
+
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    fn trace_link(&self, _trace_id: &str) -> Option<String> {
+        None
     }
 }
 

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::assemble::{Unattributed, stream_traces};
 use super::{SourceError, TraceQuery, TraceSink, TraceSource};
-use crate::evaluate::normalise::Trace;
+use crate::evaluate::trace::Trace;
 
 /// Traces asked for in one search; Jaeger's in-memory store rejects 0 and
 /// values at or above its `max_traces`.
@@ -24,6 +24,8 @@ const MIN_SPLIT: SignedDuration = SignedDuration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct JaegerSource {
     base: Url,
+    /// The URL as given, without trailing slashes: the UI's base.
+    ui: String,
     client: reqwest::Client,
     page_size: usize,
 }
@@ -49,6 +51,7 @@ impl JaegerSource {
             .map_err(|e| url_error(e.to_string()))?;
         Ok(Self {
             base: url,
+            ui: base.trim_end_matches('/').to_owned(),
             client,
             page_size: page_size.unwrap_or(DEFAULT_PAGE_SIZE).max(1),
         })
@@ -197,5 +200,14 @@ impl TraceSource for JaegerSource {
             }
             Ok(found)
         })
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    /// `{url}/trace/{id}`: Jaeger's UI is served by the query service.
+    fn trace_link(&self, trace_id: &str) -> Option<String> {
+        Some(format!("{}/trace/{trace_id}", self.ui))
     }
 }

@@ -1,19 +1,25 @@
-//! Trace input: OTLP/JSON files and trace stores behind one trait.
+//! Where traces come from: OTLP/JSON files and trace stores behind one
+//! trait, and the one constructor ([`open`]) that turns the task's
+//! `traceSource` and the command-line flags into a source.
+//!
+//! Adding a trace store is one new file implementing [`TraceSource`] plus
+//! one arm in [`open`].
 
 pub mod assemble;
 pub mod documents;
 mod file;
 mod jaeger;
-pub mod otlp;
 
 use std::io::Read;
+use std::path::Path;
 
 use futures::future::BoxFuture;
 use k8s_openapi::jiff::Timestamp;
 
 pub use self::file::{FileSource, for_each_trace, read_traces};
 pub use self::jaeger::JaegerSource;
-use super::normalise::{Trace, TraceCollector};
+use super::trace::{Trace, TraceCollector, otlp};
+use crate::api::evaluationtask::TraceSourceSpec;
 
 /// Errors of reading traces.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +124,40 @@ pub trait TraceSource: Send + Sync {
         &'a self,
         trace_ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Trace>, SourceError>>;
+
+    /// Whether traces may still be receiving spans (a trace store fed by a
+    /// running app), so a run leaves out the ones younger than the delay and
+    /// evaluates the rest in start order; a file is complete as it is.
+    fn is_live(&self) -> bool;
+
+    /// The link to a trace in the store's UI, if the source has one.
+    fn trace_link(&self, trace_id: &str) -> Option<String>;
+}
+
+/// The flags that override the spec's `traceSource`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides<'a> {
+    /// `--traces FILE`: read this OTLP/JSON file.
+    pub traces: Option<&'a Path>,
+    /// `--jaeger-url URL`: Jaeger's query service.
+    pub jaeger_url: Option<&'a str>,
+}
+
+/// The trace source the flags or else the spec name; `None` when neither
+/// names one.
+pub fn open(
+    spec: Option<&TraceSourceSpec>,
+    overrides: &Overrides<'_>,
+) -> Result<Option<Box<dyn TraceSource>>, SourceError> {
+    if let Some(path) = overrides.traces {
+        return Ok(Some(Box::new(FileSource::new(path))));
+    }
+    let jaeger = spec.and_then(|s| s.jaeger.as_ref());
+    if let Some(url) = overrides.jaeger_url.or(jaeger.map(|j| j.url.as_str())) {
+        let page = jaeger.and_then(|j| j.page_size).map(|p| p as usize);
+        return Ok(Some(Box::new(JaegerSource::new(url, page)?)));
+    }
+    Ok(None)
 }
 
 /// Parses OTLP/JSON documents (one, several concatenated, or JSON lines)

@@ -5,12 +5,12 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::apply::Applied;
+use crate::api::evaluationtask::progress::{list_done, sampling_done};
 use crate::api::evaluationtask::{
     EvaluationCondition, EvaluationConditionReason as Reason, EvaluationConditionType as Type,
     EvaluationPhase, EvaluationTaskStatus,
 };
 use crate::api::tracedservice::ConditionStatus;
-use crate::evaluate::window::{list_done, sampling_done};
 use crate::operator::conditions::{kstatus_condition, merge_conditions};
 use crate::resources::evaluationtask::{Mode, ValidatedTask};
 

@@ -2,7 +2,7 @@
 //! batch) or a Job (single traces) under a per-task ServiceAccount, and
 //! reports phase and conditions. Objects are built in
 //! `resources::evaluationtask`; results are written by the evaluator itself
-//! (see `evaluate::status`).
+//! (see `evaluate::cluster::status_writer`).
 
 pub mod apply;
 pub mod caches;

@@ -13,12 +13,12 @@ use super::conditions::{Observation, assess, merge};
 use super::metrics::EvaluationMetrics;
 use super::status::transition;
 use crate::api::EvaluationTask;
+use crate::api::evaluationtask::progress::list_hash;
 use crate::api::evaluationtask::{
     EvaluationConditionReason as Reason, EvaluationConditionType as Type, EvaluationPhase,
     EvaluationTaskStatus, Scores, TraceCounts, TraceListProgress,
 };
 use crate::api::tracedservice::ConditionStatus;
-use crate::evaluate::window::list_hash;
 use crate::operator::metrics::Registry;
 use crate::resources::evaluationtask::{ValidatedTask, validate};
 

@@ -5,7 +5,7 @@ use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use super::pod::pod_template;
 use super::validate::ValidatedTask;
 use super::{EvaluationOptions, names, object_meta};
-use crate::resources::hash::short_hash;
+use crate::api::hash::short_hash;
 
 /// Attempts of a run after its first pod failed. A rerun continues from the
 /// recorded progress, so retrying is safe.

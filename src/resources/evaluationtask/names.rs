@@ -3,7 +3,7 @@
 //! (its Jobs append 11), a Job name and a label value 63. A name that would
 //! be too long is cut and made unique again with a hash of the whole name.
 
-use crate::resources::hash::short_hash;
+use crate::api::hash::short_hash;
 
 /// Longest CronJob name the API server accepts.
 pub const MAX_CRONJOB_NAME: usize = 52;

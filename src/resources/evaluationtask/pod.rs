@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::validate::ValidatedTask;
 use super::{EvaluationOptions, labels, names};
-use crate::evaluate::judge::config::TOKEN_ENV;
+use crate::api::evaluationtask::TOKEN_ENV;
 use crate::resources::env_var::{secret_ref, value};
 use crate::resources::security::{container_security_context, pod_security_context};
 

@@ -5,9 +5,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
 use crate::api::EvaluationTask;
+use crate::api::evaluationtask::progress::trace_list;
 use crate::api::evaluationtask::{EvaluationTaskSpec, SecretKeyRef};
-use crate::evaluate::window::trace_list;
-use crate::resources::hash::short_hash;
+use crate::api::hash::short_hash;
 
 /// Schedule of online batch runs when `spec.schedule` is unset.
 pub const DEFAULT_SCHEDULE: &str = "*/10 * * * *";

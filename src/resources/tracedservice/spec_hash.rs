@@ -3,7 +3,7 @@
 //! not with the replica count, so editing those rolls the pods.
 
 use crate::api::TracedServiceSpec;
-use crate::resources::hash::short_hash;
+use crate::api::hash::short_hash;
 
 /// Annotation on the pod template carrying [`spec_hash`].
 pub const SPEC_HASH_ANNOTATION: &str = "traceval.dev/spec-hash";

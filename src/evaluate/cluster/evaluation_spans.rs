@@ -16,10 +16,10 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::engine::TraceResult;
-use super::normalise::Trace;
 use crate::api::evaluationtask::Scores;
-use crate::resources::hash::short_hash;
+use crate::api::hash::short_hash;
+use crate::evaluate::scoring::TraceResult;
+use crate::evaluate::trace::{Span, Trace};
 
 /// `service.name` of evaluation spans.
 pub const EVALUATOR_SERVICE: &str = "traceval-evaluator";
@@ -188,7 +188,7 @@ fn scores(scores: &Scores) -> Vec<Value> {
 }
 
 /// Whether a span is an evaluation span (so reading traces back skips it).
-pub fn is_evaluation_span(span: &super::normalise::Span) -> bool {
+pub fn is_evaluation_span(span: &Span) -> bool {
     span.resource()
         .get("service")
         .and_then(|s| s.get("name"))

@@ -12,8 +12,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Map, Value};
 
-use super::normalise::{Span, Trace};
 use crate::api::evaluationtask::{PerformanceSummary, TrafficTotals};
+use crate::evaluate::trace::{Span, Trace};
 
 /// The traffic figures of one trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -155,7 +155,7 @@ fn percentile_ms(sorted: &[u64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::normalise::TraceCollector;
+    use crate::evaluate::trace::TraceCollector;
     use serde_json::json;
 
     fn trace(spans: Value) -> Trace {

@@ -17,9 +17,8 @@
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::normalise::Trace;
-use super::sampling::Sampler;
-use crate::api::evaluationtask::TraceListProgress;
+use crate::evaluate::sampling::Sampler;
+use crate::evaluate::trace::Trace;
 
 /// The window of one online run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,42 +86,16 @@ pub fn micros(t: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t)
 }
 
-/// The trace IDs of a single-traces task as runs read them: lowercase,
-/// without repeats, in spec order.
-pub fn trace_list(ids: &[String]) -> Vec<String> {
-    let mut list: Vec<String> = Vec::with_capacity(ids.len());
-    for id in ids.iter().map(|id| id.to_ascii_lowercase()) {
-        if !list.contains(&id) {
-            list.push(id);
-        }
-    }
-    list
-}
-
-/// The hash naming a trace list in `status.traceListProgress`.
-pub fn list_hash(list: &[String]) -> String {
-    crate::resources::hash::short_hash(list.join(",").as_bytes(), 8)
-}
-
-/// Whether every trace of a single-traces task's list has a recorded outcome.
-pub fn list_done(list: &[String], progress: Option<&TraceListProgress>) -> bool {
-    progress.is_some_and(|p| p.list_hash == list_hash(list) && p.done >= list.len() as u64)
-}
-
 /// The start of a trace as a timestamp.
 pub fn trace_start(trace: &Trace) -> Timestamp {
     Timestamp::from_nanosecond(i128::from(trace.start_time_unix_nano()))
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Whether the sampling window is done: the watermark went past its end.
-pub fn sampling_done(watermark: Option<Timestamp>, end: Timestamp) -> bool {
-    watermark.is_some_and(|w| w > end)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::evaluationtask::progress::sampling_done;
     use crate::evaluate::sampling::Policy;
 
     const MINUTE: i128 = 60 * 1_000_000_000;

@@ -1,4 +1,6 @@
-//! Short content hashes, for names and annotations of every kind.
+//! The short hashes names and status fields are built from (child names,
+//! spec hashes, trace-list hashes, evaluation span IDs): one function, so
+//! the operator, the builders and the evaluator agree on every digit.
 
 use sha2::{Digest, Sha256};
 

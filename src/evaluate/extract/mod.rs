@@ -16,8 +16,11 @@
 
 use serde_json::Value;
 
-use super::jsonpath::{self, Path};
-use super::normalise::{Span, Trace};
+pub mod jsonpath;
+pub mod pyrepr;
+
+use self::jsonpath::Path;
+use super::trace::{Span, Trace};
 use crate::api::evaluationtask::{ExtractionRule, ExtractionSpec};
 
 /// An invalid extraction setting.

@@ -15,10 +15,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::engine::{Engine, Outcome, TraceResult};
-use super::extract::Extracted;
-use super::metrics::Totals;
-use super::normalise::Trace;
+use super::retrieval::Totals;
 use crate::api::evaluationtask::{JudgeUsage, MetricCounts, Scores};
+use crate::evaluate::extract::Extracted;
+use crate::evaluate::trace::Trace;
 
 /// One line of `traceval extract`.
 #[derive(Debug, Serialize)]

@@ -1,7 +1,7 @@
 //! OTLP spans to the span objects the extraction paths are evaluated on:
 //! `{name, traceId, spanId, parentSpanId, kind, startTimeUnixNano,
 //! endTimeUnixNano, attributes, events, status, resource}`, with attribute
-//! keys unflattened (see [`crate::evaluate::unflatten`]).
+//! keys unflattened (see [`super::unflatten`]).
 //!
 //! IDs are lowercase hex, `kind` and `status.code` their OTLP names
 //! (`SPAN_KIND_SERVER`, `STATUS_CODE_ERROR`), timestamps JSON numbers.
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::source::otlp::{self, Envelope, KeyValue};
+use super::otlp::{self, Envelope, KeyValue};
 use super::unflatten::unflatten;
 
 /// One normalised span.

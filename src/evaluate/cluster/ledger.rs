@@ -6,13 +6,13 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::engine::TraceResult;
-use super::metrics::Totals;
 use super::performance::{self, Traffic};
 use crate::api::evaluationtask::{
     EvaluationTaskStatus, JudgeUsage, MAX_RECENT_RESULTS, TraceCounts, TraceResultSummary,
     TrafficTotals,
 };
+use crate::evaluate::scoring::TraceResult;
+use crate::evaluate::scoring::retrieval::Totals;
 
 /// Longest error kept per result in status.
 const MAX_ERROR_CHARS: usize = 500;

@@ -15,11 +15,11 @@
 use futures::future::{OptionFuture, join_all};
 use serde::Serialize;
 
-use super::extract::{ExtractError, Extractor};
-use super::judge::{Judge, JudgeError, Verdict, prompts};
-use super::metrics;
-use super::normalise::Trace;
+use super::retrieval;
 use crate::api::evaluationtask::{EvaluationTaskSpec, MetricsSpec, Scores};
+use crate::evaluate::extract::{ExtractError, Extractor};
+use crate::evaluate::judge::{Judge, JudgeError, Verdict, prompts};
+use crate::evaluate::trace::Trace;
 
 /// The result of one evaluated (or failed) trace: one line of the results.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -179,7 +179,7 @@ impl Engine {
                     }
                 })
                 .collect();
-            if let Some(r) = metrics::retrieval(&labels, k) {
+            if let Some(r) = retrieval::retrieval(&labels, k) {
                 result.scores.ndcg = Some(r.ndcg);
                 result.scores.hit_rate = Some(r.hit_rate);
                 result.scores.precision_at_k = Some(r.precision_at_k);

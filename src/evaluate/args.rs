@@ -1,0 +1,65 @@
+//! The evaluator's command-line arguments, shared by the offline run
+//! ([`super::offline`]) and the in-cluster run ([`super::cluster`]).
+
+use std::path::PathBuf;
+
+/// `traceval extract`: prints what a task's extraction settings find in each trace.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExtractArgs {
+    /// EvaluationTask manifest whose `spec.extraction` is applied.
+    #[arg(long, value_name = "TASK.yaml")]
+    pub task: PathBuf,
+    /// OTLP/JSON traces: an ExportTraceServiceRequest, a Jaeger api_v3
+    /// response, or JSON lines of either.
+    #[arg(long, value_name = "FILE")]
+    pub traces: PathBuf,
+    /// Print the normalised span objects the paths are evaluated on (one
+    /// JSON line per span, attributes unflattened) instead of what they find.
+    #[arg(long)]
+    pub spans: bool,
+}
+
+/// `traceval evaluate`: one evaluation run of a task, offline (`--task`)
+/// or in the cluster (`--namespace` and `--name`, what the operator's
+/// CronJob and Job run; results go to the task's status).
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvaluateArgs {
+    /// EvaluationTask manifest (offline run).
+    #[arg(
+        long,
+        value_name = "TASK.yaml",
+        required_unless_present = "name",
+        conflicts_with = "name"
+    )]
+    pub task: Option<PathBuf>,
+    /// In-cluster run: the namespace of the EvaluationTask read from the API.
+    #[arg(long, value_name = "NAMESPACE", requires = "name")]
+    pub namespace: Option<String>,
+    /// In-cluster run: the name of the EvaluationTask read from the API.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "namespace",
+        conflicts_with_all = ["traces", "output"]
+    )]
+    pub name: Option<String>,
+    /// In-cluster run: OTLP/HTTP endpoint for evaluation spans, overriding
+    /// the target TracedService's `tracing.endpoint`.
+    #[arg(long, value_name = "URL", requires = "name")]
+    pub otlp_endpoint: Option<String>,
+    /// Read traces from this OTLP/JSON file instead of `spec.traceSource`.
+    #[arg(long, value_name = "FILE")]
+    pub traces: Option<PathBuf>,
+    /// Judge base URL (`.../v1`), overriding `spec.judge.baseURL` and the preset.
+    #[arg(long, value_name = "URL")]
+    pub judge_url: Option<String>,
+    /// Also write the per-trace result lines to this file.
+    #[arg(long, value_name = "RESULTS.jsonl")]
+    pub output: Option<PathBuf>,
+    /// Jaeger query URL, overriding `spec.traceSource.jaeger.url`.
+    #[arg(long, value_name = "URL")]
+    pub jaeger_url: Option<String>,
+    /// `service.name` of the traces, overriding `spec.target`.
+    #[arg(long, value_name = "NAME")]
+    pub service_name: Option<String>,
+}

@@ -1,0 +1,10 @@
+//! Scoring: the judge's metrics and the retrieval metrics over one trace
+//! ([`engine`]), over many ([`report`]: the JSON lines and the summary), and
+//! the retrieval metrics and averages themselves ([`retrieval`]).
+
+pub mod engine;
+pub mod report;
+pub mod retrieval;
+
+pub use self::engine::{Engine, JudgeContact, Outcome, TraceResult};
+pub use self::report::Summary;
