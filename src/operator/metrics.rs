@@ -88,6 +88,18 @@ impl ReconcileMetrics {
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
+
+    /// Runs one reconcile, timed, and counts its outcome by the error's class.
+    pub async fn observe<T, E>(
+        &self,
+        class: impl Fn(&E) -> ErrorClass,
+        reconcile: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let _timer = self.start();
+        let result = reconcile.await;
+        self.count(Outcome::of(result.as_ref().err().map(class)));
+        result
+    }
 }
 
 /// The registry of every metric on `/metrics` (prefix `traceval_`): each

@@ -18,7 +18,6 @@ use super::error::Error;
 use super::status::{desired_status, publish, update_status};
 use crate::api::EvaluationTask;
 use crate::operator::cleanup::cleanup_event;
-use crate::operator::metrics::Outcome;
 use crate::operator::retry::retry_action;
 use crate::resources::evaluationtask::{Mode, ValidatedTask, build, validate};
 
@@ -32,14 +31,16 @@ pub async fn reconcile(
     object: Arc<DeserializeGuard<EvaluationTask>>,
     ctx: Arc<EvaluationContext>,
 ) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconciles.start();
-    let result = match &object.0 {
-        Ok(task) => reconcile_task(task, &ctx).await,
-        Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
-    };
-    ctx.metrics
+    let result = ctx
+        .metrics
         .reconciles
-        .count(Outcome::of(result.as_ref().err().map(Error::class)));
+        .observe(Error::class, async {
+            match &object.0 {
+                Ok(task) => reconcile_task(task, &ctx).await,
+                Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
+            }
+        })
+        .await;
     if result.is_ok() {
         ctx.shared.forget_failures(&key(&object));
     }

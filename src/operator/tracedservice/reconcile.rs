@@ -19,7 +19,6 @@ use super::status::{desired_status, publish, update_status};
 use crate::api::TracedService;
 use crate::operator::cleanup::cleanup_event;
 use crate::operator::error::Error;
-use crate::operator::metrics::Outcome;
 use crate::operator::retry::retry_action;
 use crate::resources::tracedservice::{build, validate};
 
@@ -34,14 +33,16 @@ pub async fn reconcile(
     object: Arc<DeserializeGuard<TracedService>>,
     ctx: Arc<ServiceContext>,
 ) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconciles.start();
-    let result = match &object.0 {
-        Ok(ts) => reconcile_service(ts, &ctx).await,
-        Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
-    };
-    ctx.metrics
+    let result = ctx
+        .metrics
         .reconciles
-        .count(Outcome::of(result.as_ref().err().map(Error::class)));
+        .observe(Error::class, async {
+            match &object.0 {
+                Ok(ts) => reconcile_service(ts, &ctx).await,
+                Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
+            }
+        })
+        .await;
     if result.is_ok() {
         ctx.shared.forget_failures(&key(&object));
     }
