@@ -54,12 +54,47 @@ pub struct TempNamespace {
     pub name: String,
 }
 
+/// Name of the real node (`tests/cluster/up` exports it). Fails the test
+/// when the cluster was started without it.
+pub fn real_node() -> String {
+    std::env::var("TRACEVAL_NODE_NAME").expect(
+        "TRACEVAL_NODE_NAME is not set: this test needs the real node; start the cluster with `eval \"$(tests/cluster/up)\"` (TRACEVAL_REAL_NODE=1, the default)",
+    )
+}
+
 impl TempNamespace {
     pub async fn create(client: &Client, prefix: &str) -> Self {
+        Self::create_with(client, prefix, [].into(), [].into()).await
+    }
+
+    /// A namespace whose pods run on the real node (the PodNodeSelector
+    /// annotation `tests/cluster/up` documents) under the `restricted` Pod
+    /// Security Standard, so the real admission plugin checks every pod.
+    pub async fn create_on_real_node(client: &Client, prefix: &str) -> Self {
+        real_node();
+        let labels = [(
+            "pod-security.kubernetes.io/enforce".to_string(),
+            "restricted".to_string(),
+        )];
+        let annotations = [(
+            "scheduler.alpha.kubernetes.io/node-selector".to_string(),
+            "traceval.dev/node=real".to_string(),
+        )];
+        Self::create_with(client, prefix, labels.into(), annotations.into()).await
+    }
+
+    async fn create_with(
+        client: &Client,
+        prefix: &str,
+        mut labels: std::collections::BTreeMap<String, String>,
+        annotations: std::collections::BTreeMap<String, String>,
+    ) -> Self {
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let mut ns = Namespace::default();
         ns.metadata.generate_name = Some(format!("{prefix}-"));
-        ns.metadata.labels = Some([("traceval.dev/test".to_string(), "true".to_string())].into());
+        labels.insert("traceval.dev/test".to_string(), "true".to_string());
+        ns.metadata.labels = Some(labels);
+        ns.metadata.annotations = (!annotations.is_empty()).then_some(annotations);
         let created = namespaces
             .create(&PostParams::default(), &ns)
             .await

@@ -1,0 +1,370 @@
+//! The real node `tests/cluster/up` starts (tests/cluster/node/): a real
+//! kubelet runs containers from the locally built images, pods resolve names
+//! through the cluster DNS (and nothing outside it), reach each other through
+//! ClusterIP Services, and NetworkPolicy is enforced. Every pod here runs on
+//! the real node in a namespace that enforces the `restricted` Pod Security
+//! Standard, so the real admission plugin checks it.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, LogParams, PostParams};
+use serde_json::{Value, json};
+use support::{DEADLINE, TempNamespace, client, poll, real_node};
+
+/// Pods on the real node start real processes: allow for the first start.
+const POD_DEADLINE: Duration = Duration::from_secs(120);
+
+fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).expect("valid object literal")
+}
+
+fn python_image() -> String {
+    std::env::var("TRACEVAL_PYTHON_IMAGE")
+        .expect("TRACEVAL_PYTHON_IMAGE is not set: start the cluster with tests/cluster/up")
+}
+
+/// A container that passes the `restricted` standard: non-root uid 1000, no
+/// privilege escalation, no capabilities, RuntimeDefault seccomp, read-only
+/// root with an emptyDir at /tmp.
+fn restricted_container(name: &str, command: Vec<&str>) -> Value {
+    json!({
+        "name": name,
+        "image": python_image(),
+        "imagePullPolicy": "Never",
+        "command": command,
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": 1000,
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"}
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
+    })
+}
+
+fn pod(name: &str, labels: Value, restart: &str, container: Value) -> Pod {
+    from_json(json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": restart,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {}}]
+        }
+    }))
+}
+
+/// A web server pod (python's http.server on 8080 serving a page that names
+/// its namespace) behind the Service `web` on port 80.
+async fn web_server(client: &kube::Client, ns: &str) {
+    let script =
+        "echo \"hello from $NS\" > /tmp/index.html && cd /tmp && exec python3 -m http.server 8080";
+    let mut container = restricted_container("web", vec!["sh", "-c", script]);
+    container["env"] = json!([{"name": "NS", "value": ns}]);
+    container["ports"] = json!([{"containerPort": 8080}]);
+    container["readinessProbe"] = json!({"tcpSocket": {"port": 8080}, "periodSeconds": 1});
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.create(
+        &PostParams::default(),
+        &pod("web", json!({"app": "web"}), "Always", container),
+    )
+    .await
+    .expect("create the web pod (admitted under the restricted standard)");
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let service: Service = from_json(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}
+    }));
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("create the web Service");
+    poll(
+        "the web pod to be Ready on the real node",
+        POD_DEADLINE,
+        || async {
+            let p = pods.get("web").await.ok()?;
+            let ready = p
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            ready.then_some(())
+        },
+    )
+    .await;
+}
+
+/// Runs a Python script to completion in a pod on the real node and returns
+/// its output (the pod must succeed).
+async fn run_script(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    labels: Value,
+    script: &str,
+) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            name,
+            labels,
+            "Never",
+            restricted_container(name, vec!["python3", "-c", script]),
+        ),
+    )
+    .await
+    .expect("create the script pod");
+    let phase = poll(&format!("pod {name} to finish"), POD_DEADLINE, || async {
+        let phase = pods.get(name).await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .await;
+    let logs = pods
+        .logs(name, &LogParams::default())
+        .await
+        .expect("read the pod's log through the kubelet");
+    let p = pods.get(name).await.expect("get pod");
+    assert_eq!(
+        p.spec.and_then(|s| s.node_name).as_deref(),
+        Some(real_node().as_str()),
+        "pod {name} ran on the real node"
+    );
+    assert_eq!(phase, "Succeeded", "pod {name} failed; its log:\n{logs}");
+    logs
+}
+
+/// A GET of `url` that prints the body, or `blocked` when the connection
+/// times out or is refused.
+fn fetch_script(url: &str) -> String {
+    format!(
+        r#"
+import urllib.request
+try:
+    print("body:", urllib.request.urlopen("{url}", timeout=4).read().decode().strip())
+except OSError as e:
+    print("blocked:", type(e).__name__, e)
+"#
+    )
+}
+
+#[tokio::test]
+async fn the_real_node_is_ready_and_runs_a_real_kubelet() {
+    let client = client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes
+        .get(&real_node())
+        .await
+        .expect("the real node is registered");
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("traceval.dev/node").map(String::as_str),
+        Some("real")
+    );
+    let annotations = node.metadata.annotations.clone().unwrap_or_default();
+    assert!(
+        !annotations.contains_key("kwok.x-k8s.io/node"),
+        "kwok must never manage the real node: {annotations:?}"
+    );
+    let status = node.status.expect("node status");
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("a Ready condition");
+    assert_eq!(ready.status, "True", "{ready:?}");
+    let info = status.node_info.expect("node info");
+    let server = client.apiserver_version().await.expect("apiserver version");
+    assert_eq!(
+        info.kubelet_version, server.git_version,
+        "kubelet built from the same module"
+    );
+    assert!(
+        info.container_runtime_version.starts_with("containerd://"),
+        "{}",
+        info.container_runtime_version
+    );
+}
+
+#[tokio::test]
+async fn pods_resolve_cluster_dns_reach_a_service_and_get_the_restricted_sandbox() {
+    let client = client().await;
+    let ns = TempNamespace::create_on_real_node(&client, "node-dns").await;
+    web_server(&client, &ns.name).await;
+    let script = format!(
+        r#"
+import os, socket, urllib.request
+print("service-ip:", socket.gethostbyname("web.{ns}.svc.cluster.local"))
+print("body:", urllib.request.urlopen("http://web/index.html", timeout=5).read().decode().strip())
+try:
+    socket.gethostbyname("pypi.org")
+    print("outside: resolved")
+except socket.gaierror:
+    print("outside: not resolved")
+try:
+    open("/written", "w")
+    print("root: writable")
+except OSError:
+    print("root: read-only")
+open("/tmp/written", "w").write("x")
+print("tmp: writable")
+print("uid:", os.getuid())
+"#,
+        ns = ns.name
+    );
+    let out = run_script(
+        &client,
+        &ns.name,
+        "client",
+        json!({"role": "client"}),
+        &script,
+    )
+    .await;
+
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns.name);
+    let cluster_ip = services
+        .get("web")
+        .await
+        .expect("web Service")
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .expect("a ClusterIP");
+    assert!(
+        out.contains(&format!("service-ip: {cluster_ip}\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("body: hello from {}\n", ns.name)),
+        "{out}"
+    );
+    assert!(
+        out.contains("outside: not resolved\n"),
+        "no name outside the cluster resolves: {out}"
+    );
+    assert!(out.contains("root: read-only\n"), "{out}");
+    assert!(out.contains("tmp: writable\n"), "{out}");
+    assert!(out.contains("uid: 1000\n"), "{out}");
+}
+
+#[tokio::test]
+async fn network_policy_is_enforced_on_ingress_and_egress() {
+    let client = client().await;
+    let ns = TempNamespace::create_on_real_node(&client, "node-netpol").await;
+    web_server(&client, &ns.name).await;
+    let url = "http://web/index.html";
+    let before = run_script(
+        &client,
+        &ns.name,
+        "before",
+        json!({"role": "client"}),
+        &fetch_script(url),
+    )
+    .await;
+    assert!(
+        before.starts_with("body: hello from"),
+        "open before any policy: {before}"
+    );
+
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns.name);
+    let only_allowed: NetworkPolicy = from_json(json!({
+        "metadata": {"name": "web-ingress"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "allowed"}}}]}]
+        }
+    }));
+    policies
+        .create(&PostParams::default(), &only_allowed)
+        .await
+        .expect("create the ingress policy");
+    // The firewall applies a new policy within its sync; poll with fresh
+    // client pods until the not-allowed one is refused.
+    let mut attempt = 0;
+    let denied = poll("the ingress policy to be enforced", DEADLINE, || {
+        attempt += 1;
+        let client = client.clone();
+        let ns = ns.name.clone();
+        async move {
+            let out = run_script(
+                &client,
+                &ns,
+                &format!("denied-{attempt}"),
+                json!({"role": "client"}),
+                &fetch_script(url),
+            )
+            .await;
+            out.starts_with("blocked:").then_some(out)
+        }
+    })
+    .await;
+    assert!(denied.starts_with("blocked:"), "{denied}");
+    // A new pod's address reaches the firewall's allowed set when it syncs
+    // the pod: poll with fresh pods here too.
+    let mut attempt = 0;
+    let allowed = poll("the allowed source to get through", DEADLINE, || {
+        attempt += 1;
+        let client = client.clone();
+        let ns = ns.name.clone();
+        async move {
+            let out = run_script(
+                &client,
+                &ns,
+                &format!("allowed-{attempt}"),
+                json!({"role": "allowed"}),
+                &fetch_script(url),
+            )
+            .await;
+            out.starts_with("body:").then_some(out)
+        }
+    })
+    .await;
+    assert!(
+        allowed.starts_with("body: hello from"),
+        "the allowed source gets through: {allowed}"
+    );
+
+    // Egress: a client whose policy allows DNS only cannot reach the server.
+    let dns_only: NetworkPolicy = from_json(json!({
+        "metadata": {"name": "egress-dns-only"},
+        "spec": {
+            "podSelector": {"matchLabels": {"role": "allowed"}},
+            "policyTypes": ["Egress"],
+            "egress": [{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]
+        }
+    }));
+    policies
+        .create(&PostParams::default(), &dns_only)
+        .await
+        .expect("create the egress policy");
+    let mut attempt = 0;
+    let egress_denied = poll("the egress policy to be enforced", DEADLINE, || {
+        attempt += 1;
+        let client = client.clone();
+        let ns = ns.name.clone();
+        async move {
+            let out = run_script(
+                &client,
+                &ns,
+                &format!("egress-{attempt}"),
+                json!({"role": "allowed"}),
+                &fetch_script(url),
+            )
+            .await;
+            out.starts_with("blocked:").then_some(out)
+        }
+    })
+    .await;
+    assert!(egress_denied.starts_with("blocked:"), "{egress_denied}");
+}
