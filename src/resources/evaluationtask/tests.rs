@@ -127,6 +127,37 @@ fn online_task_gets_a_forbid_cronjob_running_the_in_cluster_evaluator() {
 }
 
 #[test]
+fn evaluator_gets_a_writable_tmp_under_its_read_only_root() {
+    let online = build(&validated("evaluationtask-online.yaml"), false, &options());
+    let single = build(&validated("evaluationtask-single.yaml"), false, &options());
+    let job = job_of(&single);
+    let job_pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    for (what, pod) in [("CronJob", cron_pod(cronjob_of(&online))), ("Job", job_pod)] {
+        let c = container(pod);
+        let read_only = c
+            .security_context
+            .as_ref()
+            .unwrap()
+            .read_only_root_filesystem;
+        assert_eq!(read_only, Some(true), "{what}: read-only root");
+        let mount = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == "/tmp")
+            .unwrap_or_else(|| panic!("{what}: no /tmp mount in {:?}", c.volume_mounts));
+        assert_ne!(mount.read_only, Some(true), "{what}: /tmp is writable");
+        let volume = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .unwrap_or_else(|| panic!("{what}: no volume {} in {:?}", mount.name, pod.volumes));
+        assert!(volume.empty_dir.is_some(), "{what}: /tmp is an emptyDir");
+    }
+}
+
+#[test]
 fn stopped_or_completed_tasks_suspend_the_cronjob() {
     let mut task = validated("evaluationtask-online.yaml");
     let suspended = |t: &ValidatedTask, completed| {

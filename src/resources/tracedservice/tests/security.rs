@@ -100,7 +100,7 @@ fn assert_hardened(what: &str, pod: &PodSpec, writable_app: bool) -> usize {
             Some(read_only),
             "{what}: readOnlyRootFilesystem"
         );
-        if read_only && c.name != "evaluate" {
+        if read_only {
             let tmp = c
                 .volume_mounts
                 .iter()
