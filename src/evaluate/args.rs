@@ -50,6 +50,11 @@ pub struct EvaluateArgs {
     /// Read traces from this OTLP/JSON file instead of `spec.traceSource`.
     #[arg(long, value_name = "FILE")]
     pub traces: Option<PathBuf>,
+    /// In-cluster run: OTLP endpoint of a target TracedService whose
+    /// `tracing` (probe opentelemetry) names no `endpoint` (the operator's
+    /// `--default-trace-endpoint`): evaluation spans go there too.
+    #[arg(long, value_name = "URL", requires = "name")]
+    pub default_trace_endpoint: Option<String>,
     /// Judge base URL (`.../v1`), overriding `spec.judge.baseURL` and the preset.
     #[arg(long, value_name = "URL")]
     pub judge_url: Option<String>,

@@ -1,13 +1,14 @@
 //! `traceval operator`'s command-line arguments, each also an environment
 //! variable (what the Helm chart sets, `charts/traceval/templates/_helpers.tpl`),
-//! and the [`OperatorConfig`] they make.
+//! and the [`OperatorConfig`] they make. Values are checked here, when the
+//! operator starts: a bad default fails the start, not a later reconcile.
 
 use std::net::SocketAddr;
 
 use super::OperatorConfig;
 use super::leader::LeaseConfig;
 use crate::resources::evaluationtask::{DEFAULT_EVALUATOR_IMAGE, EvaluationOptions};
-use crate::resources::tracedservice::{BuildOptions, DEFAULT_OSS_SYNC_IMAGE};
+use crate::resources::tracedservice::{BuildOptions, DEFAULT_OSS_SYNC_IMAGE, Endpoint};
 
 /// `traceval operator`: the controllers with /metrics, /healthz and /readyz.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +53,20 @@ pub struct OperatorArgs {
     /// TracedService's `tracing.endpoint`.
     #[arg(long, env = "TRACEVAL_EVALUATION_OTLP_ENDPOINT")]
     pub evaluation_otlp_endpoint: Option<String>,
+    /// OTLP endpoint of TracedServices with probe `opentelemetry` whose
+    /// `tracing` names no `endpoint` (an http:// or https:// URL, e.g.
+    /// `http://jaeger-collector.observability:4318`); without it they are
+    /// Degraded (InvalidSpec).
+    #[arg(long, env = "TRACEVAL_DEFAULT_TRACE_ENDPOINT", value_name = "URL", value_parser = trace_endpoint)]
+    pub default_trace_endpoint: Option<Endpoint>,
+}
+
+/// `--default-trace-endpoint`: an http(s) URL with a host, as the CRD
+/// requires of `tracing.endpoint`.
+fn trace_endpoint(raw: &str) -> Result<Endpoint, String> {
+    Endpoint::parse(raw).ok_or_else(|| {
+        "expected an http:// or https:// URL with a host, e.g. http://jaeger-collector.observability:4318".to_owned()
+    })
 }
 
 impl OperatorArgs {
@@ -73,9 +88,11 @@ impl OperatorArgs {
                 image: self.evaluator_image,
                 trace_query_url: self.trace_query_url,
                 otlp_endpoint: self.evaluation_otlp_endpoint,
+                default_trace_endpoint: self.default_trace_endpoint.as_ref().map(|e| e.url.clone()),
             },
             options: BuildOptions {
                 oss_sync_image: self.oss_sync_image,
+                default_trace_endpoint: self.default_trace_endpoint,
             },
             trace_ui: self.trace_ui_url,
             instance: self.instance,

@@ -41,6 +41,10 @@ pub struct EvaluationOptions {
     /// OTLP/HTTP endpoint for evaluation spans, overriding the one the
     /// evaluator would inherit from the target TracedService.
     pub otlp_endpoint: Option<String>,
+    /// The operator's default trace endpoint (`--default-trace-endpoint`),
+    /// passed to the evaluator: a target TracedService that names no
+    /// endpoint exports there, and so do the evaluation spans.
+    pub default_trace_endpoint: Option<String>,
 }
 
 impl Default for EvaluationOptions {
@@ -49,6 +53,7 @@ impl Default for EvaluationOptions {
             image: DEFAULT_EVALUATOR_IMAGE.to_owned(),
             trace_query_url: None,
             otlp_endpoint: None,
+            default_trace_endpoint: None,
         }
     }
 }

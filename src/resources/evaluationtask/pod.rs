@@ -40,6 +40,12 @@ pub fn command(task: &ValidatedTask, options: &EvaluationOptions) -> Vec<String>
     }
     if let Some(endpoint) = &options.otlp_endpoint {
         command.extend(["--otlp-endpoint".to_owned(), endpoint.clone()]);
+    } else if task.traced_service.is_some()
+        && let Some(endpoint) = &options.default_trace_endpoint
+    {
+        // The target may export to the operator's default: so do the
+        // evaluation spans (the evaluator reads the target and decides).
+        command.extend(["--default-trace-endpoint".to_owned(), endpoint.clone()]);
     }
     command
 }

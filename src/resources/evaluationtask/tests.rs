@@ -29,6 +29,7 @@ fn options() -> EvaluationOptions {
         image: "registry.example/traceval:1".into(),
         trace_query_url: Some("http://jaeger:16686".into()),
         otlp_endpoint: None,
+        ..EvaluationOptions::default()
     }
 }
 
@@ -195,6 +196,39 @@ fn default_trace_store_and_otlp_endpoint_are_passed_on_the_command_line() {
             "http://collector:4318"
         ]
     );
+}
+
+#[test]
+fn default_trace_endpoint_is_passed_for_a_traced_service_target() {
+    let task = validated("evaluationtask-single.yaml");
+    assert!(task.traced_service.is_some());
+    let mut opts = options();
+    opts.default_trace_endpoint = Some("http://collector:4318".into());
+    let command = |opts: &EvaluationOptions, task: &ValidatedTask| {
+        let children = build(task, false, opts);
+        let spec = job_of(&children).spec.clone().unwrap();
+        container(spec.template.spec.as_ref().unwrap())
+            .command
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(
+        command(&opts, &task)[6..],
+        ["--default-trace-endpoint", "http://collector:4318"]
+    );
+    // An explicit evaluation endpoint wins over anything the target has.
+    opts.otlp_endpoint = Some("http://spans:4318".into());
+    assert_eq!(
+        command(&opts, &task)[6..],
+        ["--otlp-endpoint", "http://spans:4318"]
+    );
+    // Without a TracedService target there is nothing to inherit.
+    opts.otlp_endpoint = None;
+    let mut raw = example("evaluationtask-single.yaml");
+    raw.spec.target.traced_service = None;
+    raw.spec.target.service_name = Some("app".into());
+    let untargeted = validate(&raw).unwrap();
+    assert_eq!(command(&opts, &untargeted).len(), 6);
 }
 
 #[test]

@@ -36,6 +36,7 @@ fn evaluation_pods() -> Vec<(String, PodSpec)> {
         image: "registry.example/traceval:1".into(),
         trace_query_url: Some("http://jaeger:16686".into()),
         otlp_endpoint: None,
+        ..EvaluationOptions::default()
     };
     ["evaluationtask-online.yaml", "evaluationtask-single.yaml"]
         .iter()
