@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::api::evaluationtask::JudgeProvider;
+
 /// `traceval extract`: prints what a task's extraction settings find in each trace.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExtractArgs {
@@ -58,6 +60,10 @@ pub struct EvaluateArgs {
     /// Judge base URL (`.../v1`), overriding `spec.judge.baseURL` and the preset.
     #[arg(long, value_name = "URL")]
     pub judge_url: Option<String>,
+    /// Judge preset of a task whose `spec.judge` names no `provider` (in the
+    /// cluster: the operator's `--default-judge-preset`).
+    #[arg(long, value_name = "PRESET")]
+    pub default_judge_preset: Option<JudgeProvider>,
     /// Also write the per-trace result lines to this file.
     #[arg(long, value_name = "RESULTS.jsonl")]
     pub output: Option<PathBuf>,

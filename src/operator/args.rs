@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use super::OperatorConfig;
 use super::leader::LeaseConfig;
+use crate::api::evaluationtask::JudgeProvider;
 use crate::resources::evaluationtask::{DEFAULT_EVALUATOR_IMAGE, EvaluationOptions};
 use crate::resources::tracedservice::{BuildOptions, DEFAULT_OSS_SYNC_IMAGE, Endpoint};
 
@@ -59,6 +60,10 @@ pub struct OperatorArgs {
     /// Degraded (InvalidSpec).
     #[arg(long, env = "TRACEVAL_DEFAULT_TRACE_ENDPOINT", value_name = "URL", value_parser = trace_endpoint)]
     pub default_trace_endpoint: Option<Endpoint>,
+    /// Judge preset of EvaluationTasks whose `judge` names no `provider`;
+    /// without it they are Failed (InvalidSpec).
+    #[arg(long, env = "TRACEVAL_DEFAULT_JUDGE_PRESET", value_name = "PRESET")]
+    pub default_judge_preset: Option<JudgeProvider>,
 }
 
 /// `--default-trace-endpoint`: an http(s) URL with a host, as the CRD
@@ -89,6 +94,7 @@ impl OperatorArgs {
                 trace_query_url: self.trace_query_url,
                 otlp_endpoint: self.evaluation_otlp_endpoint,
                 default_trace_endpoint: self.default_trace_endpoint.as_ref().map(|e| e.url.clone()),
+                default_judge_preset: self.default_judge_preset,
             },
             options: BuildOptions {
                 oss_sync_image: self.oss_sync_image,

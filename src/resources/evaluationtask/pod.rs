@@ -47,6 +47,9 @@ pub fn command(task: &ValidatedTask, options: &EvaluationOptions) -> Vec<String>
         // evaluation spans (the evaluator reads the target and decides).
         command.extend(["--default-trace-endpoint".to_owned(), endpoint.clone()]);
     }
+    if let Some(preset) = task.default_judge_preset {
+        command.extend(["--default-judge-preset".to_owned(), preset.to_string()]);
+    }
     command
 }
 

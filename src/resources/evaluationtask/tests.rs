@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 
 use super::*;
 use crate::api::EvaluationTask;
+use crate::api::evaluationtask::JudgeProvider;
 
 fn example(file: &str) -> EvaluationTask {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -196,6 +197,58 @@ fn default_trace_store_and_otlp_endpoint_are_passed_on_the_command_line() {
             "http://collector:4318"
         ]
     );
+}
+
+#[test]
+fn a_judge_without_provider_takes_the_operators_default_preset() {
+    let mut raw = example("evaluationtask-single.yaml");
+    raw.spec.judge.provider = None;
+    // No default: the task is invalid, and the message says how to fix it.
+    let err = validate(&raw).unwrap_err();
+    assert_eq!(err, InvalidTask::NoJudgeProvider);
+    assert!(err.to_string().contains("--default-judge-preset"), "{err}");
+    let mut opts = options();
+    opts.default_judge_preset = Some(JudgeProvider::QwenMax);
+    let task = validate_with(&raw, &opts).unwrap();
+    assert_eq!(task.default_judge_preset, Some(JudgeProvider::QwenMax));
+    let children = build(&task, false, &opts);
+    let spec = job_of(&children).spec.as_ref().unwrap();
+    let command = container(spec.template.spec.as_ref().unwrap())
+        .command
+        .clone();
+    assert_eq!(
+        command.unwrap()[6..],
+        ["--default-judge-preset", "qwen-max"]
+    );
+    // A task that names its provider keeps it: the default is not passed.
+    let named = validate_with(&example("evaluationtask-single.yaml"), &opts).unwrap();
+    assert_eq!(named.default_judge_preset, None);
+    let children = build(&named, false, &opts);
+    let spec = job_of(&children).spec.as_ref().unwrap();
+    assert_eq!(
+        container(spec.template.spec.as_ref().unwrap())
+            .command
+            .as_ref()
+            .unwrap()
+            .len(),
+        6
+    );
+    // The default must fit: openai-compatible needs the spec's baseURL and model.
+    opts.default_judge_preset = Some(JudgeProvider::OpenAiCompatible);
+    let err = validate_with(&raw, &opts).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InvalidTask::DefaultJudgePreset {
+                preset: JudgeProvider::OpenAiCompatible,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    raw.spec.judge.base_url = Some("http://judge.internal/v1".into());
+    raw.spec.judge.model = Some("judge".into());
+    assert!(validate_with(&raw, &opts).is_ok());
 }
 
 #[test]
