@@ -1,6 +1,7 @@
 //! The `traceval` command line: one binary, the subcommands of both roles.
 //! `src/main.rs` parses it and dispatches; it lives in the library so that
-//! tests can read the flags and environment variables the binary accepts.
+//! tests can read the flags and environment variables the binary accepts
+//! (`tests/offline/chart_interface.rs` checks the Helm chart against it).
 
 use std::path::PathBuf;
 
