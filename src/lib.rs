@@ -2,6 +2,7 @@
 //! tracing probe (`TracedService`) and evaluates their traces.
 
 pub mod api;
+pub mod cli;
 pub mod evaluate;
 pub mod operator;
 pub mod resources;

@@ -175,13 +175,16 @@ pub struct JaegerSourceSpec {
 /// The judge model.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.provider != 'openai-compatible' || (has(self.baseURL) && has(self.model))").message(
+#[x_kube(validation = Rule::new("!has(self.provider) || self.provider != 'openai-compatible' || (has(self.baseURL) && has(self.model))").message(
     "provider openai-compatible needs baseURL and model"
 ))]
 pub struct JudgeSpec {
     /// `qwen-max` and `pai-judge` are presets (base URL and model filled in);
-    /// `openai-compatible` is any chat-completions endpoint.
-    pub provider: JudgeProvider,
+    /// `openai-compatible` is any chat-completions endpoint. Unset: the
+    /// operator's default preset (`traceval operator --default-judge-preset`);
+    /// the task is invalid when the operator has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<JudgeProvider>,
 
     /// Model name; overrides the preset's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,7 +224,9 @@ pub struct JudgeSpec {
     pub max_retries: Option<u32>,
 }
 
-/// Judge presets.
+// Judge presets. (A plain comment: kube hoists this enum's schema into the
+// optional `spec.judge.provider`, and a doc comment here would replace that
+// field's description in the CRD.)
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JudgeProvider {
     /// Any OpenAI-compatible chat completions API (`baseURL` and `model` required).
@@ -233,6 +238,38 @@ pub enum JudgeProvider {
     /// PAI's judge model (the seed's "PAI Judge model").
     #[serde(rename = "pai-judge")]
     PaiJudge,
+}
+
+impl JudgeProvider {
+    /// Every provider, in the order of the CRD's enum.
+    pub const ALL: [Self; 3] = [Self::OpenAiCompatible, Self::QwenMax, Self::PaiJudge];
+
+    /// The name in YAML (`spec.judge.provider`) and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAiCompatible => "openai-compatible",
+            Self::QwenMax => "qwen-max",
+            Self::PaiJudge => "pai-judge",
+        }
+    }
+}
+
+impl std::fmt::Display for JudgeProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// On the command line (`--default-judge-preset`): the same names, listed in
+/// `--help` and in the error for any other.
+impl clap::ValueEnum for JudgeProvider {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
 }
 
 /// Which metrics are computed.

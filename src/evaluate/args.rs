@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::api::evaluationtask::JudgeProvider;
+
 /// `traceval extract`: prints what a task's extraction settings find in each trace.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExtractArgs {
@@ -50,9 +52,18 @@ pub struct EvaluateArgs {
     /// Read traces from this OTLP/JSON file instead of `spec.traceSource`.
     #[arg(long, value_name = "FILE")]
     pub traces: Option<PathBuf>,
+    /// In-cluster run: OTLP endpoint of a target TracedService whose
+    /// `tracing` (probe opentelemetry) names no `endpoint` (the operator's
+    /// `--default-trace-endpoint`): evaluation spans go there too.
+    #[arg(long, value_name = "URL", requires = "name")]
+    pub default_trace_endpoint: Option<String>,
     /// Judge base URL (`.../v1`), overriding `spec.judge.baseURL` and the preset.
     #[arg(long, value_name = "URL")]
     pub judge_url: Option<String>,
+    /// Judge preset of a task whose `spec.judge` names no `provider` (in the
+    /// cluster: the operator's `--default-judge-preset`).
+    #[arg(long, value_name = "PRESET")]
+    pub default_judge_preset: Option<JudgeProvider>,
     /// Also write the per-trace result lines to this file.
     #[arg(long, value_name = "RESULTS.jsonl")]
     pub output: Option<PathBuf>,

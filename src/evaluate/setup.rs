@@ -28,12 +28,21 @@ pub enum Place {
 /// Why a task has no mode (ruled out by validation, kept as a guard).
 pub const NO_MODE: &str = "the task has neither sampling nor traceIDs";
 
-/// The judge of the spec (token from the environment, base URL from
+/// Why a task has no judge preset.
+pub const NO_JUDGE_PROVIDER: &str = "spec.judge.provider is unset: name a provider or give --default-judge-preset (in the cluster, the operator's --default-judge-preset)";
+
+/// The judge of the spec (preset from `spec.judge.provider`, else
+/// `--default-judge-preset`; token from the environment; base URL from
 /// `--judge-url`, the spec or its preset) and the engine around it.
 pub fn engine(spec: &EvaluationTaskSpec, args: &EvaluateArgs) -> Result<Engine, CliError> {
     let input = |e: &dyn std::fmt::Display| CliError::Input(e.to_string());
-    let token = token_from_env(spec.judge.provider).map_err(|e| input(&e))?;
-    let config = JudgeConfig::from_spec(&spec.judge, args.judge_url.as_deref(), token)
+    let provider = spec
+        .judge
+        .provider
+        .or(args.default_judge_preset)
+        .ok_or_else(|| CliError::Input(NO_JUDGE_PROVIDER.into()))?;
+    let token = token_from_env(provider).map_err(|e| input(&e))?;
+    let config = JudgeConfig::from_spec(&spec.judge, provider, args.judge_url.as_deref(), token)
         .map_err(|e| input(&e))?;
     let judge = Judge::new(config).map_err(|e| input(&e))?;
     Engine::new(spec, judge).map_err(|e| input(&e))

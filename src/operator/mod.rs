@@ -7,6 +7,7 @@
 //! built in `resources`; nothing is built here.
 
 pub mod apply;
+pub mod args;
 pub mod cleanup;
 pub mod client_metrics;
 pub mod conditions;

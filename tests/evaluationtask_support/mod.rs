@@ -84,6 +84,7 @@ pub fn options() -> EvaluationOptions {
         image: "traceval:test".into(),
         trace_query_url: Some(jaeger_query()),
         otlp_endpoint: None,
+        ..EvaluationOptions::default()
     }
 }
 

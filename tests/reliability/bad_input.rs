@@ -73,6 +73,7 @@ impl Controllers {
                 image: "traceval:test".into(),
                 trace_query_url: None,
                 otlp_endpoint: None,
+                ..EvaluationOptions::default()
             },
             task_metrics.clone(),
         ));

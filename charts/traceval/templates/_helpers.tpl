@@ -53,9 +53,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The operator's configuration: `traceval operator` reads each of these
 environment variables as the value of the flag named next to it (clap
-`#[arg(long, env = ...)]`). This is the one place to align with the crate.
-Variables the crate does not read yet are ignored by it (assumptions, see
-README.md "Operator interface").
+`#[arg(long, env = ...)]`, src/operator/args.rs). This is the one place to
+align with the crate; tests/offline/chart_interface.rs fails when a variable
+here is not one the binary reads, or its comment names another flag.
 */}}
 {{- define "traceval.operatorEnv" -}}
 - name: RUST_LOG                        # log filter
@@ -64,9 +64,9 @@ README.md "Operator interface").
   value: {{ printf "0.0.0.0:%v" .Values.metrics.port | quote }}
 - name: TRACEVAL_LEADER_ELECT           # --leader-elect
   value: {{ .Values.leaderElection.enabled | quote }}
-- name: TRACEVAL_LEASE_NAME             # --lease-name (assumed)
+- name: TRACEVAL_LEASE_NAME             # --lease-name
   value: {{ include "traceval.leaseName" . | quote }}
-- name: TRACEVAL_LEASE_NAMESPACE        # --lease-namespace (assumed)
+- name: TRACEVAL_LEASE_NAMESPACE        # --lease-namespace
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
@@ -77,15 +77,15 @@ README.md "Operator interface").
 - name: TRACEVAL_EVALUATOR_IMAGE        # --evaluator-image: evaluation pods run the operator's image
   value: {{ printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) | quote }}
 {{- with .Values.watchNamespaces }}
-- name: TRACEVAL_WATCH_NAMESPACES       # --namespace (assumed): comma-separated; unset = all
+- name: TRACEVAL_WATCH_NAMESPACES       # --namespace: comma-separated; unset = all
   value: {{ join "," . | quote }}
 {{- end }}
 {{- with .Values.defaultTraceEndpoint }}
-- name: TRACEVAL_DEFAULT_TRACE_ENDPOINT # --default-trace-endpoint (assumed)
+- name: TRACEVAL_DEFAULT_TRACE_ENDPOINT # --default-trace-endpoint
   value: {{ . | quote }}
 {{- end }}
 {{- with .Values.defaultJudgePreset }}
-- name: TRACEVAL_DEFAULT_JUDGE_PRESET   # --default-judge-preset (assumed)
+- name: TRACEVAL_DEFAULT_JUDGE_PRESET   # --default-judge-preset
   value: {{ . | quote }}
 {{- end }}
 {{- with .Values.traceUIURL }}

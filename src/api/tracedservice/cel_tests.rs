@@ -88,3 +88,14 @@ fn invalid_fixtures_fail_with_their_message() {
     }
     assert!(checked >= 10, "only {checked} CEL fixtures");
 }
+
+#[test]
+fn opentelemetry_without_endpoint_is_left_to_the_operator() {
+    // The operator may have a default endpoint (`--default-trace-endpoint`),
+    // which the CRD cannot see: it accepts the spec and the operator decides.
+    let text = "apiVersion: traceval.dev/v1alpha1\nkind: TracedService\n\
+        metadata: {name: app, namespace: default}\n\
+        spec:\n  image: python:3.12-slim\n  command: [python, app.py]\n  \
+        tracing: {probe: opentelemetry}\n";
+    assert_eq!(cel_errors(text), Vec::<String>::new());
+}

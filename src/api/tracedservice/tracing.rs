@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 #[x_kube(validation = Rule::new("!self.enabled || self.probe != 'arms' || has(self.arms)").message(
     "tracing.probe arms needs tracing.arms with licenseKeySecretRef (the Secret holding the ARMS license key) and regionId"
 ))]
-#[x_kube(validation = Rule::new("!self.enabled || self.probe != 'opentelemetry' || has(self.endpoint)").message(
-    "tracing.probe opentelemetry needs tracing.endpoint, the OTLP endpoint traces are sent to (e.g. http://jaeger-collector.observability.svc:4318)"
-))]
 pub struct TracingSpec {
     /// The tracing switch; true when a tracing block is given.
     #[serde(default = "default_true")]
@@ -23,6 +20,9 @@ pub struct TracingSpec {
     pub probe: Probe,
 
     /// OTLP endpoint traces are exported to, e.g. `http://jaeger-collector.observability.svc:4318`.
+    /// Probe `opentelemetry` needs one: when unset, the operator's default
+    /// (`traceval operator --default-trace-endpoint`); without that the
+    /// TracedService is Degraded (InvalidSpec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message(
@@ -60,6 +60,25 @@ pub struct TracingSpec {
     /// Settings of the `arms` probe (Alibaba Cloud Application Real-Time Monitoring Service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arms: Option<ArmsSpec>,
+}
+
+impl TracingSpec {
+    /// Whether the operator's default endpoint (`--default-trace-endpoint`)
+    /// applies: no `endpoint` and the `opentelemetry` probe, the one that
+    /// needs one. `arms` reports to ARMS and `builtin` images configure their
+    /// own exporter, so neither gets the default. The one rule for the
+    /// operator's pods and the evaluator's evaluation spans.
+    pub fn takes_default_endpoint(&self) -> bool {
+        self.endpoint.is_none() && self.probe == Probe::OpenTelemetry
+    }
+
+    /// Where traces go: `endpoint`, else `default` when it applies
+    /// ([`Self::takes_default_endpoint`]).
+    pub fn endpoint_or<'a>(&'a self, default: Option<&'a str>) -> Option<&'a str> {
+        self.endpoint
+            .as_deref()
+            .or(default.filter(|_| self.takes_default_endpoint()))
+    }
 }
 
 fn default_true() -> bool {

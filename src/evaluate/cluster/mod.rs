@@ -134,11 +134,13 @@ async fn resolve(
         .filter(|t| t.enabled);
     let service_name =
         setup::service_name(spec, args, tracing.and_then(|t| t.service_name.as_deref()));
-    // Evaluation spans go where the app's spans go, when that is OTLP/HTTP.
+    // Evaluation spans go where the app's spans go (its endpoint or the
+    // operator's default), when that is OTLP/HTTP.
     let otlp_endpoint = args.otlp_endpoint.clone().or_else(|| {
         tracing
             .filter(|t| t.protocol != OtlpProtocol::Grpc)
-            .and_then(|t| t.endpoint.clone())
+            .and_then(|t| t.endpoint_or(args.default_trace_endpoint.as_deref()))
+            .map(str::to_owned)
     });
     let source = setup::trace_source(spec, args, Place::InCluster)?;
     let engine = setup::engine(spec, args)?;

@@ -107,14 +107,16 @@ pub struct JudgeConfig {
 }
 
 impl JudgeConfig {
-    /// Resolves a task's judge settings: preset, then the spec's overrides,
-    /// then `base_url_override` (the CLI's `--judge-url`).
+    /// Resolves a task's judge settings: the preset `provider` (the spec's,
+    /// or the default when it names none), then the spec's overrides, then
+    /// `base_url_override` (the CLI's `--judge-url`).
     pub fn from_spec(
         spec: &JudgeSpec,
+        provider: JudgeProvider,
         base_url_override: Option<&str>,
         token: Option<SecretString>,
     ) -> Result<Self, ConfigError> {
-        let (preset_url, preset_model) = match spec.provider {
+        let (preset_url, preset_model) = match provider {
             JudgeProvider::QwenMax => (Some(QWEN_MAX_BASE_URL), Some(QWEN_MAX_MODEL)),
             JudgeProvider::PaiJudge => (Some(PAI_JUDGE_BASE_URL), Some(PAI_JUDGE_MODEL)),
             JudgeProvider::OpenAiCompatible => (None, None),
@@ -205,7 +207,7 @@ mod tests {
 
     fn spec(provider: JudgeProvider) -> JudgeSpec {
         JudgeSpec {
-            provider,
+            provider: Some(provider),
             model: None,
             base_url: None,
             token_secret_ref: None,
@@ -218,7 +220,13 @@ mod tests {
 
     #[test]
     fn presets_and_overrides() {
-        let qwen = JudgeConfig::from_spec(&spec(JudgeProvider::QwenMax), None, None).unwrap();
+        let qwen = JudgeConfig::from_spec(
+            &spec(JudgeProvider::QwenMax),
+            JudgeProvider::QwenMax,
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(
             qwen.completions_url().unwrap().as_str(),
             "https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions"
@@ -226,14 +234,26 @@ mod tests {
         assert_eq!(qwen.model, "qwen-max");
         assert_eq!(qwen.max_concurrency, 16);
 
-        let pai = JudgeConfig::from_spec(&spec(JudgeProvider::PaiJudge), None, None).unwrap();
+        let pai = JudgeConfig::from_spec(
+            &spec(JudgeProvider::PaiJudge),
+            JudgeProvider::PaiJudge,
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(pai.model, "pai-judge");
         assert!(pai.base_url.as_str().starts_with(PAI_JUDGE_BASE_URL));
 
         let mut custom = spec(JudgeProvider::PaiJudge);
         custom.model = Some("pai-judge-plus".into());
         custom.base_url = Some("http://judge.internal/v1".into());
-        let c = JudgeConfig::from_spec(&custom, Some("http://127.0.0.1:9/v1/"), None).unwrap();
+        let c = JudgeConfig::from_spec(
+            &custom,
+            JudgeProvider::PaiJudge,
+            Some("http://127.0.0.1:9/v1/"),
+            None,
+        )
+        .unwrap();
         assert_eq!(c.model, "pai-judge-plus");
         assert_eq!(
             c.completions_url().unwrap().as_str(),
@@ -241,18 +261,44 @@ mod tests {
         );
 
         assert!(matches!(
-            JudgeConfig::from_spec(&spec(JudgeProvider::OpenAiCompatible), None, None),
+            JudgeConfig::from_spec(
+                &spec(JudgeProvider::OpenAiCompatible),
+                JudgeProvider::OpenAiCompatible,
+                None,
+                None
+            ),
             Err(ConfigError::Missing("baseURL"))
         ));
         assert!(
-            JudgeConfig::from_spec(&spec(JudgeProvider::QwenMax), Some("ftp://x"), None).is_err()
+            JudgeConfig::from_spec(
+                &spec(JudgeProvider::QwenMax),
+                JudgeProvider::QwenMax,
+                Some("ftp://x"),
+                None
+            )
+            .is_err()
         );
+    }
+
+    #[test]
+    fn a_spec_without_provider_takes_the_default_preset_with_its_overrides() {
+        let mut unnamed = spec(JudgeProvider::QwenMax);
+        unnamed.provider = None;
+        unnamed.model = Some("qwen-plus".into());
+        let c = JudgeConfig::from_spec(&unnamed, JudgeProvider::QwenMax, None, None).unwrap();
+        assert_eq!(c.model, "qwen-plus");
+        assert!(c.base_url.as_str().starts_with(QWEN_MAX_BASE_URL));
+        assert!(matches!(
+            JudgeConfig::from_spec(&unnamed, JudgeProvider::OpenAiCompatible, None, None),
+            Err(ConfigError::Missing("baseURL"))
+        ));
     }
 
     #[test]
     fn token_is_redacted_in_debug() {
         let config = JudgeConfig::from_spec(
             &spec(JudgeProvider::QwenMax),
+            JudgeProvider::QwenMax,
             None,
             Some(SecretString::from("sk-very-secret".to_owned())),
         )

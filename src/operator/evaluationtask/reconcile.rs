@@ -19,7 +19,7 @@ use super::status::{desired_status, publish, update_status};
 use crate::api::EvaluationTask;
 use crate::operator::cleanup::cleanup_event;
 use crate::operator::retry::retry_action;
-use crate::resources::evaluationtask::{Mode, ValidatedTask, build, validate};
+use crate::resources::evaluationtask::{Mode, ValidatedTask, build, validate_with};
 
 /// Periodic resync; watches (the task, its children, its target) drive the rest.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -57,7 +57,7 @@ async fn reconcile_task(task: &EvaluationTask, ctx: &EvaluationContext) -> Resul
     let record = |validated: Option<&ValidatedTask>, observation: Observation<'_>| {
         desired_status(task, validated, &observation, Timestamp::now())
     };
-    let validated = match validate(task) {
+    let validated = match validate_with(task, &ctx.options) {
         Ok(validated) => validated,
         Err(invalid) => {
             let status = record(None, Observation::InvalidSpec(invalid.to_string()));

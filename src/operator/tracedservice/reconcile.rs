@@ -20,7 +20,7 @@ use crate::api::TracedService;
 use crate::operator::cleanup::cleanup_event;
 use crate::operator::error::Error;
 use crate::operator::retry::retry_action;
-use crate::resources::tracedservice::{build, validate};
+use crate::resources::tracedservice::{build, validate_with};
 
 /// Periodic resync of a healthy TracedService; watches drive everything else.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -59,7 +59,7 @@ async fn reconcile_service(ts: &TracedService, ctx: &ServiceContext) -> Result<A
         return Ok(Action::await_change());
     }
     let dereferenced = dereference(&ctx.shared.client, ts).await?;
-    let svc = match validate(ts) {
+    let svc = match validate_with(ts, &ctx.options) {
         Ok(svc) => svc,
         Err(invalid) => {
             let observation = Observation::InvalidSpec(invalid.to_string());

@@ -19,8 +19,9 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-pub use self::validate::{InvalidTask, Mode, ValidatedTask, validate};
+pub use self::validate::{InvalidTask, Mode, ValidatedTask, validate, validate_with};
 use super::meta::{MANAGED_BY_LABEL, MANAGER, owned_object_meta};
+use crate::api::evaluationtask::JudgeProvider;
 
 /// Label naming the EvaluationTask a child belongs to (length-bounded, see [`names::label_value`]).
 pub const EVALUATIONTASK_LABEL: &str = "traceval.dev/evaluationtask";
@@ -41,6 +42,13 @@ pub struct EvaluationOptions {
     /// OTLP/HTTP endpoint for evaluation spans, overriding the one the
     /// evaluator would inherit from the target TracedService.
     pub otlp_endpoint: Option<String>,
+    /// The operator's default trace endpoint (`--default-trace-endpoint`),
+    /// passed to the evaluator: a target TracedService that names no
+    /// endpoint exports there, and so do the evaluation spans.
+    pub default_trace_endpoint: Option<String>,
+    /// Judge preset of tasks whose `spec.judge` names no provider
+    /// (`--default-judge-preset`); applied by [`validate_with`].
+    pub default_judge_preset: Option<JudgeProvider>,
 }
 
 impl Default for EvaluationOptions {
@@ -49,6 +57,8 @@ impl Default for EvaluationOptions {
             image: DEFAULT_EVALUATOR_IMAGE.to_owned(),
             trace_query_url: None,
             otlp_endpoint: None,
+            default_trace_endpoint: None,
+            default_judge_preset: None,
         }
     }
 }

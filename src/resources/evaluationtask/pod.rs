@@ -1,6 +1,7 @@
 //! The evaluation pod, shared by the CronJob and the Job: `traceval evaluate
 //! --namespace NS --name TASK` under the task's own ServiceAccount, with the
-//! judge token only as a secretKeyRef env var.
+//! judge token only as a secretKeyRef env var, and a writable `/tmp` under
+//! its read-only root filesystem.
 
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -10,7 +11,9 @@ use super::validate::ValidatedTask;
 use super::{EvaluationOptions, labels, names};
 use crate::api::evaluationtask::TOKEN_ENV;
 use crate::resources::env_var::{secret_ref, value};
-use crate::resources::security::{container_security_context, pod_security_context};
+use crate::resources::security::{
+    container_security_context, pod_security_context, tmp_volume, tmp_volume_mount,
+};
 
 /// Name of the evaluator container.
 pub const EVALUATOR_CONTAINER: &str = "evaluate";
@@ -37,6 +40,15 @@ pub fn command(task: &ValidatedTask, options: &EvaluationOptions) -> Vec<String>
     }
     if let Some(endpoint) = &options.otlp_endpoint {
         command.extend(["--otlp-endpoint".to_owned(), endpoint.clone()]);
+    } else if task.traced_service.is_some()
+        && let Some(endpoint) = &options.default_trace_endpoint
+    {
+        // The target may export to the operator's default: so do the
+        // evaluation spans (the evaluator reads the target and decides).
+        command.extend(["--default-trace-endpoint".to_owned(), endpoint.clone()]);
+    }
+    if let Some(preset) = task.default_judge_preset {
+        command.extend(["--default-judge-preset".to_owned(), preset.to_string()]);
     }
     command
 }
@@ -65,6 +77,9 @@ pub fn pod_template(task: &ValidatedTask, options: &EvaluationOptions) -> PodTem
             ..ResourceRequirements::default()
         }),
         security_context: Some(container_security_context(true)),
+        // The root filesystem is read-only; /tmp is writable, as in every
+        // container the operator creates.
+        volume_mounts: Some(vec![tmp_volume_mount()]),
         ..Container::default()
     };
     PodTemplateSpec {
@@ -79,6 +94,7 @@ pub fn pod_template(task: &ValidatedTask, options: &EvaluationOptions) -> PodTem
             restart_policy: Some("Never".to_owned()),
             security_context: Some(pod_security_context(EVALUATOR_UID)),
             containers: vec![container],
+            volumes: Some(vec![tmp_volume()]),
             ..PodSpec::default()
         }),
     }

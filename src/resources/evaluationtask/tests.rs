@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 
 use super::*;
 use crate::api::EvaluationTask;
+use crate::api::evaluationtask::JudgeProvider;
 
 fn example(file: &str) -> EvaluationTask {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -29,6 +30,7 @@ fn options() -> EvaluationOptions {
         image: "registry.example/traceval:1".into(),
         trace_query_url: Some("http://jaeger:16686".into()),
         otlp_endpoint: None,
+        ..EvaluationOptions::default()
     }
 }
 
@@ -127,6 +129,37 @@ fn online_task_gets_a_forbid_cronjob_running_the_in_cluster_evaluator() {
 }
 
 #[test]
+fn evaluator_gets_a_writable_tmp_under_its_read_only_root() {
+    let online = build(&validated("evaluationtask-online.yaml"), false, &options());
+    let single = build(&validated("evaluationtask-single.yaml"), false, &options());
+    let job = job_of(&single);
+    let job_pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    for (what, pod) in [("CronJob", cron_pod(cronjob_of(&online))), ("Job", job_pod)] {
+        let c = container(pod);
+        let read_only = c
+            .security_context
+            .as_ref()
+            .unwrap()
+            .read_only_root_filesystem;
+        assert_eq!(read_only, Some(true), "{what}: read-only root");
+        let mount = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == "/tmp")
+            .unwrap_or_else(|| panic!("{what}: no /tmp mount in {:?}", c.volume_mounts));
+        assert_ne!(mount.read_only, Some(true), "{what}: /tmp is writable");
+        let volume = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .unwrap_or_else(|| panic!("{what}: no volume {} in {:?}", mount.name, pod.volumes));
+        assert!(volume.empty_dir.is_some(), "{what}: /tmp is an emptyDir");
+    }
+}
+
+#[test]
 fn stopped_or_completed_tasks_suspend_the_cronjob() {
     let mut task = validated("evaluationtask-online.yaml");
     let suspended = |t: &ValidatedTask, completed| {
@@ -164,6 +197,91 @@ fn default_trace_store_and_otlp_endpoint_are_passed_on_the_command_line() {
             "http://collector:4318"
         ]
     );
+}
+
+#[test]
+fn a_judge_without_provider_takes_the_operators_default_preset() {
+    let mut raw = example("evaluationtask-single.yaml");
+    raw.spec.judge.provider = None;
+    // No default: the task is invalid, and the message says how to fix it.
+    let err = validate(&raw).unwrap_err();
+    assert_eq!(err, InvalidTask::NoJudgeProvider);
+    assert!(err.to_string().contains("--default-judge-preset"), "{err}");
+    let mut opts = options();
+    opts.default_judge_preset = Some(JudgeProvider::QwenMax);
+    let task = validate_with(&raw, &opts).unwrap();
+    assert_eq!(task.default_judge_preset, Some(JudgeProvider::QwenMax));
+    let children = build(&task, false, &opts);
+    let spec = job_of(&children).spec.as_ref().unwrap();
+    let command = container(spec.template.spec.as_ref().unwrap())
+        .command
+        .clone();
+    assert_eq!(
+        command.unwrap()[6..],
+        ["--default-judge-preset", "qwen-max"]
+    );
+    // A task that names its provider keeps it: the default is not passed.
+    let named = validate_with(&example("evaluationtask-single.yaml"), &opts).unwrap();
+    assert_eq!(named.default_judge_preset, None);
+    let children = build(&named, false, &opts);
+    let spec = job_of(&children).spec.as_ref().unwrap();
+    assert_eq!(
+        container(spec.template.spec.as_ref().unwrap())
+            .command
+            .as_ref()
+            .unwrap()
+            .len(),
+        6
+    );
+    // The default must fit: openai-compatible needs the spec's baseURL and model.
+    opts.default_judge_preset = Some(JudgeProvider::OpenAiCompatible);
+    let err = validate_with(&raw, &opts).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InvalidTask::DefaultJudgePreset {
+                preset: JudgeProvider::OpenAiCompatible,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    raw.spec.judge.base_url = Some("http://judge.internal/v1".into());
+    raw.spec.judge.model = Some("judge".into());
+    assert!(validate_with(&raw, &opts).is_ok());
+}
+
+#[test]
+fn default_trace_endpoint_is_passed_for_a_traced_service_target() {
+    let task = validated("evaluationtask-single.yaml");
+    assert!(task.traced_service.is_some());
+    let mut opts = options();
+    opts.default_trace_endpoint = Some("http://collector:4318".into());
+    let command = |opts: &EvaluationOptions, task: &ValidatedTask| {
+        let children = build(task, false, opts);
+        let spec = job_of(&children).spec.clone().unwrap();
+        container(spec.template.spec.as_ref().unwrap())
+            .command
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(
+        command(&opts, &task)[6..],
+        ["--default-trace-endpoint", "http://collector:4318"]
+    );
+    // An explicit evaluation endpoint wins over anything the target has.
+    opts.otlp_endpoint = Some("http://spans:4318".into());
+    assert_eq!(
+        command(&opts, &task)[6..],
+        ["--otlp-endpoint", "http://spans:4318"]
+    );
+    // Without a TracedService target there is nothing to inherit.
+    opts.otlp_endpoint = None;
+    let mut raw = example("evaluationtask-single.yaml");
+    raw.spec.target.traced_service = None;
+    raw.spec.target.service_name = Some("app".into());
+    let untargeted = validate(&raw).unwrap();
+    assert_eq!(command(&opts, &untargeted).len(), 6);
 }
 
 #[test]

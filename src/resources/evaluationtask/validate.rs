@@ -4,10 +4,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
+use super::EvaluationOptions;
 use crate::api::EvaluationTask;
 use crate::api::evaluationtask::progress::trace_list;
-use crate::api::evaluationtask::{EvaluationTaskSpec, SecretKeyRef};
+use crate::api::evaluationtask::{EvaluationTaskSpec, JudgeProvider, SecretKeyRef};
 use crate::api::hash::short_hash;
+use crate::evaluate::judge::JudgeConfig;
 
 /// Schedule of online batch runs when `spec.schedule` is unset.
 pub const DEFAULT_SCHEDULE: &str = "*/10 * * * *";
@@ -62,6 +64,9 @@ pub struct ValidatedTask {
     /// Whether the spec names its trace store (`traceSource`); otherwise the
     /// operator's default trace query URL is passed to the evaluator.
     pub names_trace_source: bool,
+    /// The operator's default judge preset when `spec.judge` names no
+    /// provider (passed to the evaluator); `None` when the spec names one.
+    pub default_judge_preset: Option<JudgeProvider>,
     /// Hash of the spec without `suspend`: a single-traces Job is rerun when it changes.
     pub spec_hash: String,
 }
@@ -75,6 +80,22 @@ pub enum InvalidTask {
     /// The spec breaks a rule of the CRD (checked again here).
     #[error("{0}")]
     Spec(String),
+    /// `spec.judge.provider` is unset and the operator has no default preset.
+    #[error(
+        "judge.provider is unset and the operator has no default judge preset: name a provider ({}) or start the operator with --default-judge-preset (the chart's defaultJudgePreset)",
+        JudgeProvider::ALL.map(JudgeProvider::as_str).join(", ")
+    )]
+    NoJudgeProvider,
+    /// The operator's default preset does not fit the spec's judge.
+    #[error(
+        "judge.provider is unset, so the operator's default preset {preset} applies: {message}"
+    )]
+    DefaultJudgePreset {
+        /// The default preset.
+        preset: JudgeProvider,
+        /// What it lacks.
+        message: String,
+    },
     /// `spec.schedule` is not a cron expression.
     #[error(
         "schedule {0:?} is not a cron expression: five fields (minute hour day-of-month month day-of-week) or a macro such as @hourly"
@@ -82,8 +103,19 @@ pub enum InvalidTask {
     Schedule(String),
 }
 
-/// Checks a task and resolves its defaults.
+/// Checks a task and resolves its defaults, with no operator defaults (what
+/// [`validate_with`] does with `EvaluationOptions::default()`).
 pub fn validate(task: &EvaluationTask) -> Result<ValidatedTask, InvalidTask> {
+    validate_with(task, &EvaluationOptions::default())
+}
+
+/// Checks a task and resolves its defaults, including what the spec leaves
+/// to the operator: `options.default_judge_preset` for a judge that names no
+/// provider. The task is invalid when it names none and there is no default.
+pub fn validate_with(
+    task: &EvaluationTask,
+    options: &EvaluationOptions,
+) -> Result<ValidatedTask, InvalidTask> {
     let name = task.name_any();
     let namespace = task.namespace().ok_or(InvalidTask::Metadata("namespace"))?;
     if task.meta().uid.is_none() {
@@ -94,6 +126,23 @@ pub fn validate(task: &EvaluationTask) -> Result<ValidatedTask, InvalidTask> {
         .ok_or(InvalidTask::Metadata("uid"))?;
     let spec = &task.spec;
     crate::evaluate::task::validate(spec).map_err(InvalidTask::Spec)?;
+    let default_judge_preset = match spec.judge.provider {
+        Some(_) => None,
+        None => {
+            let preset = options
+                .default_judge_preset
+                .ok_or(InvalidTask::NoJudgeProvider)?;
+            // What the CRD checks of a named provider (openai-compatible
+            // needs baseURL and model), checked here for the default.
+            JudgeConfig::from_spec(&spec.judge, preset, None, None).map_err(|e| {
+                InvalidTask::DefaultJudgePreset {
+                    preset,
+                    message: e.to_string(),
+                }
+            })?;
+            Some(preset)
+        }
+    };
     let mode = match (&spec.sampling, &spec.trace_ids) {
         (Some(sampling), _) => {
             let schedule = spec
@@ -126,6 +175,7 @@ pub fn validate(task: &EvaluationTask) -> Result<ValidatedTask, InvalidTask> {
         traced_service: spec.target.traced_service.clone(),
         judge_token: spec.judge.token_secret_ref.clone(),
         names_trace_source: spec.trace_source.is_some(),
+        default_judge_preset,
         spec_hash: spec_hash(spec),
     })
 }

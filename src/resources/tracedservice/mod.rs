@@ -24,7 +24,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
-pub use self::validate::{ValidatedTracedService, ValidationError, validate};
+pub use self::endpoint::Endpoint;
+pub use self::validate::{ValidatedTracedService, ValidationError, validate, validate_with};
 
 /// Image of the init container that copies `oss` mounts in `sync` mode.
 pub const DEFAULT_OSS_SYNC_IMAGE: &str = "docker.io/rclone/rclone:1.69";
@@ -34,12 +35,16 @@ pub const DEFAULT_OSS_SYNC_IMAGE: &str = "docker.io/rclone/rclone:1.69";
 pub struct BuildOptions {
     /// Image with `rclone` for OSS sync init containers.
     pub oss_sync_image: String,
+    /// OTLP endpoint of a TracedService whose `tracing` (probe
+    /// `opentelemetry`) names none; applied by [`validate_with`].
+    pub default_trace_endpoint: Option<Endpoint>,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
         Self {
             oss_sync_image: DEFAULT_OSS_SYNC_IMAGE.to_owned(),
+            default_trace_endpoint: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use kube::{Resource, ResourceExt};
 
+use super::BuildOptions;
 use super::endpoint::Endpoint;
 use super::spec_hash::spec_hash;
 use super::syntax::{check_env_names, check_requirements, check_resources};
@@ -36,8 +37,19 @@ pub const ARMS_PROBE_PACKAGES: &[&str] = &["aliyun-bootstrap==1.0.8"];
 /// The longest TracedService name: it names the Service, a DNS label.
 const MAX_NAME_LEN: usize = 63;
 
-/// Validates a TracedService into the builders' input.
+/// Validates a TracedService into the builders' input, with no operator
+/// defaults (what [`validate_with`] does with `BuildOptions::default()`).
 pub fn validate(ts: &TracedService) -> Result<ValidatedTracedService, ValidationError> {
+    validate_with(ts, &BuildOptions::default())
+}
+
+/// Validates a TracedService into the builders' input, resolving what the
+/// spec leaves to the operator: `options.default_trace_endpoint` for a
+/// `tracing` block (probe `opentelemetry`) that names no endpoint.
+pub fn validate_with(
+    ts: &TracedService,
+    options: &BuildOptions,
+) -> Result<ValidatedTracedService, ValidationError> {
     let name = ts.name_any();
     let namespace = ts.namespace().ok_or(ValidationError::MissingNamespace)?;
     let owner = ts
@@ -56,7 +68,7 @@ pub fn validate(ts: &TracedService) -> Result<ValidatedTracedService, Validation
         .tracing
         .as_ref()
         .filter(|t| t.enabled)
-        .map(|t| validate_tracing(t, &name))
+        .map(|t| validate_tracing(t, &name, options.default_trace_endpoint.as_ref()))
         .transpose()?;
     let packages = packages(spec, tracing.as_ref())?;
     let wraps = !packages.is_empty()
@@ -102,6 +114,7 @@ pub fn validate(ts: &TracedService) -> Result<ValidatedTracedService, Validation
 fn validate_tracing(
     t: &crate::api::tracedservice::TracingSpec,
     name: &str,
+    default_endpoint: Option<&Endpoint>,
 ) -> Result<Tracing, ValidationError> {
     let service_name = t.service_name.clone().unwrap_or_else(|| name.to_owned());
     let probe = match t.probe {
@@ -122,11 +135,14 @@ fn validate_tracing(
         Probe::OpenTelemetry => ProbeSettings::OpenTelemetry,
         Probe::Builtin => ProbeSettings::Builtin,
     };
-    let endpoint = t
-        .endpoint
-        .as_deref()
-        .map(|u| Endpoint::parse(u).ok_or_else(|| invalid_url("tracing.endpoint", u)))
-        .transpose()?;
+    let endpoint = match &t.endpoint {
+        Some(url) => {
+            Some(Endpoint::parse(url).ok_or_else(|| invalid_url("tracing.endpoint", url))?)
+        }
+        // The operator's default, parsed when it started.
+        None if t.takes_default_endpoint() => default_endpoint.cloned(),
+        None => None,
+    };
     if probe == ProbeSettings::OpenTelemetry && endpoint.is_none() {
         return Err(ValidationError::EndpointRequired);
     }

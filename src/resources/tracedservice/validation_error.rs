@@ -55,9 +55,9 @@ pub enum ValidationError {
         "tracing.probe arms needs tracing.arms with licenseKeySecretRef (the Secret holding the ARMS license key) and regionId"
     )]
     ArmsSettingsMissing,
-    /// `probe: opentelemetry` without an endpoint.
+    /// `probe: opentelemetry` without an endpoint, and the operator has no default.
     #[error(
-        "tracing.probe opentelemetry needs tracing.endpoint, the OTLP endpoint traces are sent to"
+        "tracing.probe opentelemetry needs tracing.endpoint, the OTLP endpoint traces are sent to, or a default from the operator (--default-trace-endpoint; the chart's defaultTraceEndpoint)"
     )]
     EndpointRequired,
     /// Sampling ratio outside [0, 1].

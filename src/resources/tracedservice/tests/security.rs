@@ -36,6 +36,7 @@ fn evaluation_pods() -> Vec<(String, PodSpec)> {
         image: "registry.example/traceval:1".into(),
         trace_query_url: Some("http://jaeger:16686".into()),
         otlp_endpoint: None,
+        ..EvaluationOptions::default()
     };
     ["evaluationtask-online.yaml", "evaluationtask-single.yaml"]
         .iter()
@@ -100,7 +101,7 @@ fn assert_hardened(what: &str, pod: &PodSpec, writable_app: bool) -> usize {
             Some(read_only),
             "{what}: readOnlyRootFilesystem"
         );
-        if read_only && c.name != "evaluate" {
+        if read_only {
             let tmp = c
                 .volume_mounts
                 .iter()

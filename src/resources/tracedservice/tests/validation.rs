@@ -1,6 +1,8 @@
-use super::fixture;
+use super::{app_env, fixture};
 use crate::api::tracedservice::{EmptyDirSource, Mount, Probe, PvcSource};
-use crate::resources::tracedservice::{ValidationError, validate};
+use crate::resources::tracedservice::{
+    BuildOptions, Endpoint, ValidationError, build, validate, validate_with,
+};
 
 fn error(edit: impl FnOnce(&mut crate::api::TracedService)) -> ValidationError {
     let mut ts = fixture("opentelemetry");
@@ -53,6 +55,69 @@ fn opentelemetry_without_endpoint_is_rejected() {
         }
     });
     assert_eq!(err, ValidationError::EndpointRequired);
+}
+
+#[test]
+fn opentelemetry_without_endpoint_takes_the_operators_default() {
+    let default = Endpoint::parse("http://10.0.0.7:4318").expect("URL");
+    let options = BuildOptions {
+        default_trace_endpoint: Some(default.clone()),
+        ..BuildOptions::default()
+    };
+    let endpoint = |probe: Probe, own: Option<&str>| {
+        let mut ts = fixture(if probe == Probe::Arms {
+            "seed-arms"
+        } else {
+            "opentelemetry"
+        });
+        let tracing = ts.spec.tracing.as_mut().expect("tracing");
+        tracing.probe = probe;
+        tracing.endpoint = own.map(str::to_owned);
+        let svc = validate_with(&ts, &options).unwrap_or_else(|e| panic!("{probe:?}: {e}"));
+        svc.tracing.expect("tracing").endpoint
+    };
+    assert_eq!(endpoint(Probe::OpenTelemetry, None), Some(default.clone()));
+    // The spec's own endpoint wins.
+    let own = "http://jaeger-collector.observability.svc:4318";
+    assert_eq!(
+        endpoint(Probe::OpenTelemetry, Some(own)).map(|e| e.url),
+        Some(own.to_owned())
+    );
+    // ARMS reports to ARMS and builtin images choose their own exporter.
+    assert_eq!(endpoint(Probe::Arms, None), None);
+    assert_eq!(endpoint(Probe::Builtin, None), None);
+
+    // The default reaches the pod's env and the NetworkPolicy's egress.
+    let mut ts = fixture("opentelemetry");
+    ts.spec.tracing.as_mut().expect("tracing").endpoint = None;
+    let children = build(&validate_with(&ts, &options).expect("valid"), &options);
+    let env = app_env(&children.deployment);
+    let otlp = env
+        .iter()
+        .find(|e| e.name == "OTEL_EXPORTER_OTLP_ENDPOINT")
+        .and_then(|e| e.value.as_deref());
+    assert_eq!(otlp, Some("http://10.0.0.7:4318"));
+    let egress = children
+        .network_policy
+        .and_then(|p| p.spec)
+        .and_then(|s| s.egress)
+        .expect("egress");
+    let to_default = egress.iter().any(|rule| {
+        rule.to.iter().flatten().any(|peer| {
+            peer.ip_block
+                .as_ref()
+                .is_some_and(|b| b.cidr == "10.0.0.7/32")
+        })
+    });
+    assert!(to_default, "egress to the default endpoint: {egress:#?}");
+
+    // Without a default, the spec is invalid, and the message says how to fix it.
+    let err = validate(&ts).expect_err("no endpoint, no default");
+    assert_eq!(err, ValidationError::EndpointRequired);
+    assert!(
+        err.to_string().contains("--default-trace-endpoint"),
+        "{err}"
+    );
 }
 
 #[test]
