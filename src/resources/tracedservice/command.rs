@@ -146,6 +146,10 @@ pub fn pip_install_container(svc: &ValidatedTracedService) -> Option<Container> 
     if let Some(index) = &svc.pip_index {
         command.push("--index-url".to_owned());
         command.push(index.url.clone());
+        if let Some(authority) = index.plain_http_authority() {
+            command.push("--trusted-host".to_owned());
+            command.push(authority);
+        }
     }
     command.push("--".to_owned());
     command.extend(svc.packages.iter().cloned());

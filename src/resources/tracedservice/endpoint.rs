@@ -47,6 +47,22 @@ impl Endpoint {
             port,
         })
     }
+
+    /// For a plain-http URL, the `host[:port]` pip must be told to trust
+    /// (`--trusted-host`): pip ignores an http index otherwise ("not a
+    /// trusted or secure host"). The user chose http by writing the URL;
+    /// `None` for https, which pip verifies.
+    pub fn plain_http_authority(&self) -> Option<String> {
+        let url = url::Url::parse(&self.url).ok()?;
+        if url.scheme() != "http" {
+            return None;
+        }
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
+    }
 }
 
 fn classify_domain(domain: &str) -> Host {
@@ -64,6 +80,19 @@ fn classify_domain(domain: &str) -> Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_index_names_its_authority_for_pip() {
+        let e = Endpoint::parse("http://pypi.infra.svc.cluster.local/simple/").unwrap();
+        assert_eq!(
+            e.plain_http_authority().as_deref(),
+            Some("pypi.infra.svc.cluster.local")
+        );
+        let e = Endpoint::parse("http://10.0.0.7:8080/simple").unwrap();
+        assert_eq!(e.plain_http_authority().as_deref(), Some("10.0.0.7:8080"));
+        let e = Endpoint::parse("https://pypi.org/simple").unwrap();
+        assert_eq!(e.plain_http_authority(), None);
+    }
 
     #[test]
     fn classifies_hosts() {

@@ -15,6 +15,9 @@ pub fn app_env(svc: &ValidatedTracedService) -> Vec<EnvVar> {
         if let Some(index) = &svc.pip_index {
             // The probes' bootstrap steps run pip too.
             defaults.push(value("PIP_INDEX_URL", &index.url));
+            if let Some(authority) = index.plain_http_authority() {
+                defaults.push(value("PIP_TRUSTED_HOST", &authority));
+            }
         }
         if matches!(
             svc.tracing.as_ref().map(|t| &t.probe),

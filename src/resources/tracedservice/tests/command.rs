@@ -110,6 +110,11 @@ fn packages_go_to_pip_as_separate_argv_after_double_dash() {
         command[index + 1],
         "https://mirrors.example.com/pypi/simple"
     );
+    // https is verified by pip: nothing to trust by hand.
+    assert!(
+        !command.iter().any(|a| a == "--trusted-host"),
+        "{command:?}"
+    );
     let dashdash = command.iter().position(|a| a == "--").expect("--");
     let packages = &command[dashdash + 1..];
     assert!(packages.starts_with(&["opentelemetry-distro==0.66b1".to_owned()]));

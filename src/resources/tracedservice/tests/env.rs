@@ -36,6 +36,7 @@ fn opentelemetry_env_is_explicit() {
         env_value(&env, "PIP_INDEX_URL"),
         Some("https://mirrors.example.com/pypi/simple")
     );
+    assert_eq!(env_value(&env, "PIP_TRUSTED_HOST"), None);
     let attributes = env_value(&env, "OTEL_RESOURCE_ATTRIBUTES").expect("resource attributes");
     assert!(
         attributes.contains("k8s.pod.name=$(TRACEVAL_POD_NAME)"),
