@@ -116,29 +116,40 @@ fn egress_rules(svc: &ValidatedTracedService) -> Vec<NetworkPolicyEgressRule> {
 }
 
 fn endpoint_rule(svc: &ValidatedTracedService, endpoint: &Endpoint) -> NetworkPolicyEgressRule {
-    let to = match &endpoint.host {
+    let port = Some(vec![port(i32::from(endpoint.port), "TCP", None)]);
+    match &endpoint.host {
         Host::Ip(ip) => {
             let bits = if ip.is_ipv4() { 32 } else { 128 };
-            Some(vec![ip_block(&format!("{ip}/{bits}"))])
+            NetworkPolicyEgressRule {
+                to: Some(vec![ip_block(&format!("{ip}/{bits}"))]),
+                ports: port,
+            }
         }
+        // A Service: policies are enforced on the pod it leads to, after
+        // the Service has translated its port to the pods' targetPort,
+        // which the URL does not tell (a real pod showed it: the package
+        // index on Service port 80, container port 8080, was refused). So
+        // the rule allows that namespace on any port.
         Host::ClusterService { namespace } => {
             let namespace = namespace.clone().unwrap_or_else(|| svc.namespace.clone());
-            Some(vec![NetworkPolicyPeer {
-                namespace_selector: Some(LabelSelector {
-                    match_labels: Some(BTreeMap::from([(
-                        NAMESPACE_NAME_LABEL.to_owned(),
-                        namespace,
-                    )])),
-                    ..LabelSelector::default()
-                }),
-                ..NetworkPolicyPeer::default()
-            }])
+            NetworkPolicyEgressRule {
+                to: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([(
+                            NAMESPACE_NAME_LABEL.to_owned(),
+                            namespace,
+                        )])),
+                        ..LabelSelector::default()
+                    }),
+                    ..NetworkPolicyPeer::default()
+                }]),
+                ports: None,
+            }
         }
-        Host::External(_) => None,
-    };
-    NetworkPolicyEgressRule {
-        to,
-        ports: Some(vec![port(i32::from(endpoint.port), "TCP", None)]),
+        Host::External(_) => NetworkPolicyEgressRule {
+            to: None,
+            ports: port,
+        },
     }
 }
 
