@@ -17,8 +17,11 @@ PYTHON_IMAGE=traceval.local/python:3.11
 JAEGER_IMAGE="traceval.local/jaeger:$JAEGER_VERSION"
 RCLONE_IMAGE="traceval.local/rclone:$RCLONE_VERSION"
 # The in-cluster package index: every wheel of tests/cluster/requirements.txt
-# (the sample app's packages, the probe and what its bootstrap installs).
-PYPI_IMAGE="traceval.local/pypi:$(sha256sum <"$CLUSTER_DIR/requirements.txt" | cut -c1-12)"
+# (the sample app's packages, the probe and what its bootstrap installs) and
+# of node/index-requirements.txt (what a TracedService's init container
+# resolves: its packages with the operator's default probe packages).
+PYPI_IMAGE="traceval.local/pypi:$(cat "$CLUSTER_DIR/requirements.txt" "$CLUSTER_DIR/node/index-requirements.txt" |
+  sha256sum | cut -c1-12)"
 
 image_py() { python3 "$CLUSTER_DIR/node/image.py" "$@" >/dev/null; }
 key_of() { sha256sum | cut -c1-12; }
@@ -74,9 +77,12 @@ image_pypi() { # <python base tarball>
   local work="$IMAGE_DIR/pypi-$key.work"
   rm -rf "$work" && mkdir -p "$work/wheels" "$work/root/srv"
   log "downloading the wheels of requirements.txt for the in-cluster package index"
-  python3 -m pip download -q --disable-pip-version-check --only-binary=:all: \
-    -r "$CLUSTER_DIR/requirements.txt" -d "$work/wheels" >"$IMAGE_DIR/pypi.log" 2>&1 ||
-    die "pip download failed; see $IMAGE_DIR/pypi.log"
+  local req
+  for req in "$CLUSTER_DIR/requirements.txt" "$CLUSTER_DIR/node/index-requirements.txt"; do
+    python3 -m pip download -q --disable-pip-version-check --only-binary=:all: \
+      -r "$req" -d "$work/wheels" >>"$IMAGE_DIR/pypi.log" 2>&1 ||
+      die "pip download -r $req failed; see $IMAGE_DIR/pypi.log"
+  done
   python3 "$CLUSTER_DIR/node/pypi_index.py" "$work/wheels" "$work/root/srv/pypi" >/dev/null
   # The base's layer, byte for byte: containerd stores it once for both.
   local layer

@@ -1,0 +1,294 @@
+//! The seed's sample app as the operator runs it, in a real pod on the real
+//! node: the pip init container installs flask, dashscope and the probe from
+//! the in-cluster package index, the app starts under
+//! `opentelemetry-instrument` as uid 1000 on a read-only root filesystem, a
+//! client pod calls the Service by its DNS name through the operator's
+//! NetworkPolicy, the DashScope stand-in (a pod) answers, and the trace lands
+//! in the in-cluster Jaeger. The namespace enforces the `restricted` Pod
+//! Security Standard, so the real admission plugin checks the pod the
+//! operator builds.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::api::{Api, ListParams, LogParams, PostParams};
+use serde_json::{Value, json};
+use support::operator::{Operator, install_crds};
+use support::procs::{repo, required_env};
+use support::{TempNamespace, client, poll, real_node};
+use traceval::api::TracedService;
+
+/// pip installs ~70 wheels in the init container, then the probe's
+/// bootstrap pip-installs each instrumentation before the app listens:
+/// about 7 minutes on this machine (measured, printed by the test).
+const START_DEADLINE: Duration = Duration::from_secs(720);
+
+fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).expect("valid object literal")
+}
+
+async fn app_pod(pods: &Api<Pod>) -> Option<Pod> {
+    let listed = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=sample-app"))
+        .await
+        .ok()?;
+    listed.items.into_iter().next()
+}
+
+/// The pod's container states and the tail of each container's log.
+async fn diagnose(pods: &Api<Pod>, pod: Option<&Pod>) -> String {
+    let Some(pod) = pod else {
+        return "no pod was created".to_owned();
+    };
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let mut out = format!("pod {name}: phase {:?}\n", status.phase);
+    let statuses = status
+        .init_container_statuses
+        .unwrap_or_default()
+        .into_iter()
+        .chain(status.container_statuses.unwrap_or_default());
+    for c in statuses {
+        out.push_str(&format!("container {}: {:?}\n", c.name, c.state));
+        let params = LogParams {
+            container: Some(c.name.clone()),
+            tail_lines: Some(20),
+            ..LogParams::default()
+        };
+        if let Ok(log) = pods.logs(&name, &params).await {
+            out.push_str(&log);
+        }
+    }
+    out
+}
+
+/// Where the pod's start went: when each init container ran, and when the
+/// app container started (then the probe's bootstrap ran until Ready).
+fn phases(pod: &Pod) -> String {
+    let status = pod.status.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for c in status.init_container_statuses.unwrap_or_default() {
+        if let Some(t) = c.state.and_then(|s| s.terminated) {
+            out.push(format!(
+                "{} {:?} → {:?}",
+                c.name,
+                t.started_at.map(|t| t.0),
+                t.finished_at.map(|t| t.0)
+            ));
+        }
+    }
+    for c in status.container_statuses.unwrap_or_default() {
+        if let Some(r) = c.state.and_then(|s| s.running) {
+            out.push(format!(
+                "{} started {:?}",
+                c.name,
+                r.started_at.map(|t| t.0)
+            ));
+        }
+    }
+    out.join("; ")
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[tokio::test]
+async fn the_sample_app_runs_traced_in_a_pod_and_its_trace_reaches_jaeger() {
+    let python = required_env("TRACEVAL_PYTHON_IMAGE");
+    let index = required_env("TRACEVAL_PIP_INDEX_URL");
+    let endpoint = required_env("TRACEVAL_TRACE_ENDPOINT");
+    let standin = required_env("TRACEVAL_LLM_STANDIN_URL");
+    let jaeger = required_env("TRACEVAL_JAEGER_QUERY");
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TempNamespace::create_on_real_node(&client, "tsvc-pod").await;
+    let _operator = Operator::start(&client, &ns.name);
+
+    let app_py = std::fs::read_to_string(repo().join("examples/sample-app/app.py"))
+        .expect("examples/sample-app/app.py");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
+    config_maps
+        .create(
+            &PostParams::default(),
+            &from_json(json!({"metadata": {"name": "sample-app"}, "data": {"app.py": app_py}})),
+        )
+        .await
+        .expect("create the app's ConfigMap");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    secrets
+        .create(
+            &PostParams::default(),
+            &from_json(json!({"metadata": {"name": "dashscope"},
+                              "stringData": {"apiKey": "sk-test-not-a-real-key"}})),
+        )
+        .await
+        .expect("create the API key Secret");
+
+    let service_name = format!("sample-app-{}", &ns.name[ns.name.len() - 5..]);
+    let tsvc: TracedService = from_json(json!({
+        "apiVersion": "traceval.dev/v1alpha1", "kind": "TracedService",
+        "metadata": {"name": "sample-app", "namespace": ns.name},
+        "spec": {
+            "image": python,
+            "command": ["python3", "/mnt/data/app.py"],
+            "port": 8000,
+            "pythonPackages": ["flask", "dashscope"],
+            "pipIndexURL": index,
+            "env": [
+                {"name": "DASHSCOPE_API_KEY",
+                 "valueFrom": {"secretKeyRef": {"name": "dashscope", "key": "apiKey"}}},
+                {"name": "DASHSCOPE_HTTP_BASE_URL", "value": format!("{standin}/api/v1")}
+            ],
+            "mounts": [{"mountPath": "/mnt/data", "readOnly": true,
+                        "configMap": {"name": "sample-app"}}],
+            "tracing": {"probe": "opentelemetry", "endpoint": endpoint, "serviceName": service_name},
+            "network": {"ingress": [{"podSelector": {"matchLabels": {"role": "client"}}}]}
+        }
+    }));
+    let services: Api<TracedService> = Api::namespaced(client.clone(), &ns.name);
+    services
+        .create(&PostParams::default(), &tsvc)
+        .await
+        .expect("create TracedService");
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let started = tokio::time::Instant::now();
+    let pod = loop {
+        let pod = app_pod(&pods).await;
+        if let Some(pod) = pod.as_ref().filter(|p| is_ready(p)) {
+            break pod.clone();
+        }
+        if started.elapsed() > START_DEADLINE {
+            panic!(
+                "the app pod is not Ready after {START_DEADLINE:?} (pip install, probe bootstrap, app start):\n{}",
+                diagnose(&pods, pod.as_ref()).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!(
+        "sample app pod Ready {:.1} s after the TracedService was created; {}",
+        started.elapsed().as_secs_f64(),
+        phases(&pod)
+    );
+    let name = pod.metadata.name.clone().expect("pod name");
+    assert_eq!(
+        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some(real_node().as_str())
+    );
+
+    // A client pod, allowed by the TracedService's ingress rule, calls the
+    // Service by its DNS name and asks the seed's question.
+    let url = format!(
+        "http://sample-app.{}.svc.cluster.local:8000/api/trace_demo",
+        ns.name
+    );
+    let script = format!(
+        r#"
+import json, urllib.request
+req = urllib.request.Request("{url}", data=json.dumps({{"query": "capital of china"}}).encode(),
+                             headers={{"Content-Type": "application/json"}})
+print(urllib.request.urlopen(req, timeout=30).read().decode())
+"#
+    );
+    let client_pod: Pod = from_json(json!({
+        "metadata": {"name": "client", "labels": {"role": "client"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "client", "image": required_env("TRACEVAL_PYTHON_IMAGE"),
+                "imagePullPolicy": "Never",
+                "command": ["python3", "-c", script],
+                "securityContext": {
+                    "runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]},
+                    "seccompProfile": {"type": "RuntimeDefault"}
+                }
+            }]
+        }
+    }));
+    pods.create(&PostParams::default(), &client_pod)
+        .await
+        .expect("create the client pod");
+    let phase = poll("the client pod to finish", START_DEADLINE, || async {
+        let phase = pods.get("client").await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .await;
+    let answer = pods
+        .logs("client", &LogParams::default())
+        .await
+        .unwrap_or_default();
+    let app_log = pods
+        .logs(&name, &LogParams::default())
+        .await
+        .unwrap_or_default();
+    assert_eq!(phase, "Succeeded", "client: {answer}\napp log:\n{app_log}");
+    assert!(
+        answer.contains("Beijing"),
+        "answer {answer:?}; app log:\n{app_log}"
+    );
+
+    // The container ran as the declared user on a read-only root.
+    let app = pod
+        .spec
+        .as_ref()
+        .expect("spec")
+        .containers
+        .first()
+        .expect("app container");
+    let sc = app.security_context.as_ref().expect("security context");
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.security_context.as_ref())
+            .and_then(|s| s.run_as_user),
+        Some(1000)
+    );
+
+    // The trace, with the Flask server span, in the in-cluster Jaeger.
+    let http = reqwest::Client::new();
+    let search = format!("{jaeger}/api/v3/traces");
+    let trace = poll(
+        "the app's trace in Jaeger",
+        Duration::from_secs(60),
+        || async {
+            let doc: Value = http
+                .get(&search)
+                .query(&[
+                    ("query.service_name", service_name.as_str()),
+                    ("query.start_time_min", "2000-01-01T00:00:00Z"),
+                    ("query.start_time_max", "2100-01-01T00:00:00Z"),
+                ])
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let spans: Vec<Value> = doc["result"]["resourceSpans"]
+                .as_array()?
+                .iter()
+                .flat_map(|rs| rs["scopeSpans"].as_array().into_iter().flatten())
+                .flat_map(|ss| ss["spans"].as_array().into_iter().flatten().cloned())
+                .collect();
+            (!spans.is_empty()).then_some(spans)
+        },
+    )
+    .await;
+    assert!(
+        trace
+            .iter()
+            .any(|s| s["name"].as_str().is_some_and(|n| n.contains("trace_demo"))),
+        "a server span of /api/trace_demo among {:?}",
+        trace.iter().map(|s| s["name"].clone()).collect::<Vec<_>>()
+    );
+}
