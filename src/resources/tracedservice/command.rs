@@ -21,6 +21,25 @@ pub const PACKAGES_DIR: &str = "/opt/traceval/python";
 pub const WRAPPER_NAME: &str = "traceval-start";
 /// Name of the pip init container.
 pub const PIP_CONTAINER: &str = "pip-install";
+/// `$0` of the pip init container's script (`probe: opentelemetry`).
+pub const PIP_SCRIPT_NAME: &str = "traceval-pip-install";
+/// Where that script installs once to ask the probe what it needs.
+const STAGE_DIR: &str = "/opt/traceval/stage";
+
+/// The pip init container's script for `probe: opentelemetry`: install the
+/// packages into a stage, ask `opentelemetry-bootstrap -a requirements`
+/// which instrumentations they need, then install packages and
+/// instrumentations into the packages volume in one pip run. Running the
+/// bootstrap in the app container instead (`-a install`, pip `-U` into the
+/// same `--target`) replaced the whole `opentelemetry/` directory on each
+/// instrumentation and lost `opentelemetry.sdk`: a real pod crashed with
+/// "No module named 'opentelemetry.sdk'". The pip options and the packages
+/// arrive as `"$@"`; nothing of the user's is in the script.
+const PIP_OPENTELEMETRY_SCRIPT: &str = r#"set -e
+python3 -m pip install --target "$STAGE" "$@"
+PYTHONPATH="$STAGE" python3 -c 'from opentelemetry.instrumentation.bootstrap import run; run()' -a requirements >"$STAGE.txt"
+python3 -m pip install --target "$TARGET" -r "$STAGE.txt" "$@"
+rm -rf "$STAGE" "$STAGE.txt""#;
 
 /// What the app container runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,7 +121,11 @@ fn wrapper_script(packages: bool, probe: Option<&ProbeSettings>) -> Option<Strin
             lines.push(r#"exec aliyun-instrument "$@""#.to_owned());
         }
         Some(ProbeSettings::OpenTelemetry) => {
-            lines.push("opentelemetry-bootstrap -a install || exit 1".to_owned());
+            // With packages, the init container ran the bootstrap
+            // (PIP_OPENTELEMETRY_SCRIPT); without, the image brings the probe.
+            if !packages {
+                lines.push("opentelemetry-bootstrap -a install || exit 1".to_owned());
+            }
             lines.push(guard(
                 "opentelemetry-instrument",
                 "opentelemetry-instrument is not on PATH; install opentelemetry-distro (tracing.probePackages)",
@@ -129,20 +152,34 @@ pub fn pip_install_container(svc: &ValidatedTracedService) -> Option<Container> 
     if svc.packages.is_empty() {
         return None;
     }
-    let mut command: Vec<String> = [
-        "python3",
-        "-m",
-        "pip",
-        "install",
-        "--no-cache-dir",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--target",
-        PACKAGES_DIR,
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
+    let bootstrap = matches!(
+        svc.tracing.as_ref().map(|t| &t.probe),
+        Some(ProbeSettings::OpenTelemetry)
+    );
+    let mut command: Vec<String> = if bootstrap {
+        [
+            "/bin/sh",
+            "-c",
+            &format!("STAGE={STAGE_DIR} TARGET={PACKAGES_DIR}\n{PIP_OPENTELEMETRY_SCRIPT}"),
+            PIP_SCRIPT_NAME,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+    } else {
+        ["python3", "-m", "pip", "install", "--target", PACKAGES_DIR]
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    command.extend(
+        [
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--no-input",
+        ]
+        .map(str::to_owned),
+    );
     if let Some(index) = &svc.pip_index {
         command.push("--index-url".to_owned());
         command.push(index.url.clone());

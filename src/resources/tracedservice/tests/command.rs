@@ -1,6 +1,6 @@
 use super::{app_container, children, init_container, validated};
 use crate::resources::tracedservice::command::{
-    PACKAGES_DIR, PIP_CONTAINER, WRAPPER_NAME, shell_words, start_command,
+    PACKAGES_DIR, PIP_CONTAINER, PIP_SCRIPT_NAME, WRAPPER_NAME, shell_words, start_command,
 };
 
 fn script(name: &str) -> (String, Vec<String>) {
@@ -41,10 +41,8 @@ fn arms_wraps_command_and_guards_agent_install() {
 fn opentelemetry_wraps_command_with_bootstrap_and_instrument() {
     let (script, args) = script("opentelemetry");
     assert_eq!(args, ["python", "app.py", "--port", "8000", "it's quoted"]);
-    assert!(
-        script.contains("opentelemetry-bootstrap -a install || exit 1"),
-        "{script}"
-    );
+    // The packages' init container ran the bootstrap: the app starts at once.
+    assert!(!script.contains("opentelemetry-bootstrap"), "{script}");
     assert!(
         script.ends_with(r#"exec opentelemetry-instrument "$@""#),
         "{script}"
@@ -93,15 +91,26 @@ fn packages_go_to_pip_as_separate_argv_after_double_dash() {
     let children = children("opentelemetry");
     let pip = init_container(&children.deployment, PIP_CONTAINER).expect("pip init container");
     let command = pip.command.clone().expect("pip command");
-    assert_eq!(
-        command[..4],
-        ["python3", "-m", "pip", "install"].map(String::from)
+    // probe: opentelemetry: a constant script, the pip options and packages as "$@".
+    assert_eq!(command[..2], ["/bin/sh", "-c"].map(String::from));
+    assert_eq!(command[3], PIP_SCRIPT_NAME);
+    let script = &command[2];
+    assert!(
+        script.contains(&format!("TARGET={PACKAGES_DIR}")),
+        "{script}"
     );
-    let target = command
-        .iter()
-        .position(|a| a == "--target")
-        .expect("--target");
-    assert_eq!(command[target + 1], PACKAGES_DIR);
+    assert!(
+        script.contains("bootstrap import run; run()' -a requirements"),
+        "{script}"
+    );
+    assert!(
+        script.contains(r#"pip install --target "$TARGET" -r "$STAGE.txt" "$@""#),
+        "one pip run installs packages and instrumentations: {script}"
+    );
+    assert!(
+        !script.contains("flask"),
+        "the user's packages stay out of the script"
+    );
     let index = command
         .iter()
         .position(|a| a == "--index-url")
@@ -127,6 +136,10 @@ fn arms_installs_aliyun_bootstrap_before_user_packages() {
     let children = children("seed-arms");
     let pip = init_container(&children.deployment, PIP_CONTAINER).expect("pip init container");
     let command = pip.command.clone().expect("pip command");
+    assert_eq!(
+        command[..6],
+        ["python3", "-m", "pip", "install", "--target", PACKAGES_DIR].map(String::from)
+    );
     let dashdash = command.iter().position(|a| a == "--").expect("--");
     assert_eq!(
         command[dashdash + 1..],
