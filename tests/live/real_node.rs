@@ -144,16 +144,23 @@ async fn run_script(
     logs
 }
 
-/// A GET of `url` that prints the body, or `blocked` when the connection
-/// times out or is refused.
+/// GETs `url` and prints the body, or `blocked` when four tries over about
+/// twelve seconds all time out or are refused: a pod counts as blocked only
+/// when it stays blocked, not for the moment after it starts, before the
+/// firewall has synced its address.
 fn fetch_script(url: &str) -> String {
     format!(
         r#"
-import urllib.request
-try:
-    print("body:", urllib.request.urlopen("{url}", timeout=4).read().decode().strip())
-except OSError as e:
-    print("blocked:", type(e).__name__, e)
+import time, urllib.request
+for attempt in range(4):
+    try:
+        print("body:", urllib.request.urlopen("{url}", timeout=2).read().decode().strip())
+        break
+    except OSError as e:
+        error = e
+        time.sleep(1)
+else:
+    print("blocked:", type(error).__name__, error)
 "#
     )
 }
@@ -257,20 +264,41 @@ print("uid:", os.getuid())
     assert!(out.contains("uid: 1000\n"), "{out}");
 }
 
+/// Runs the fetch from fresh client pods (`<prefix>-1`, `-2`, ...) until its
+/// outcome is `want` (`"body:"` or `"blocked:"`) and returns that output.
+/// kube-router programs a policy, and a new pod's address in a policy's
+/// sets, when it syncs them, so the first pods after a change may still see
+/// the old state; the outcome must settle within the deadline.
+async fn settles(client: &kube::Client, ns: &str, prefix: &str, role: &str, want: &str) -> String {
+    let mut attempt = 0;
+    poll(
+        &format!("{prefix}: the fetch to be {want}"),
+        DEADLINE,
+        || {
+            attempt += 1;
+            let name = format!("{prefix}-{attempt}");
+            async move {
+                let out = run_script(
+                    client,
+                    ns,
+                    &name,
+                    json!({"role": role}),
+                    &fetch_script("http://web/index.html"),
+                )
+                .await;
+                out.starts_with(want).then_some(out)
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn network_policy_is_enforced_on_ingress_and_egress() {
     let client = client().await;
     let ns = TempNamespace::create_on_real_node(&client, "node-netpol").await;
     web_server(&client, &ns.name).await;
-    let url = "http://web/index.html";
-    let before = run_script(
-        &client,
-        &ns.name,
-        "before",
-        json!({"role": "client"}),
-        &fetch_script(url),
-    )
-    .await;
+    let before = settles(&client, &ns.name, "before", "client", "body:").await;
     assert!(
         before.starts_with("body: hello from"),
         "open before any policy: {before}"
@@ -289,47 +317,9 @@ async fn network_policy_is_enforced_on_ingress_and_egress() {
         .create(&PostParams::default(), &only_allowed)
         .await
         .expect("create the ingress policy");
-    // The firewall applies a new policy within its sync; poll with fresh
-    // client pods until the not-allowed one is refused.
-    let mut attempt = 0;
-    let denied = poll("the ingress policy to be enforced", DEADLINE, || {
-        attempt += 1;
-        let client = client.clone();
-        let ns = ns.name.clone();
-        async move {
-            let out = run_script(
-                &client,
-                &ns,
-                &format!("denied-{attempt}"),
-                json!({"role": "client"}),
-                &fetch_script(url),
-            )
-            .await;
-            out.starts_with("blocked:").then_some(out)
-        }
-    })
-    .await;
+    let denied = settles(&client, &ns.name, "denied", "client", "blocked:").await;
     assert!(denied.starts_with("blocked:"), "{denied}");
-    // A new pod's address reaches the firewall's allowed set when it syncs
-    // the pod: poll with fresh pods here too.
-    let mut attempt = 0;
-    let allowed = poll("the allowed source to get through", DEADLINE, || {
-        attempt += 1;
-        let client = client.clone();
-        let ns = ns.name.clone();
-        async move {
-            let out = run_script(
-                &client,
-                &ns,
-                &format!("allowed-{attempt}"),
-                json!({"role": "allowed"}),
-                &fetch_script(url),
-            )
-            .await;
-            out.starts_with("body:").then_some(out)
-        }
-    })
-    .await;
+    let allowed = settles(&client, &ns.name, "allowed", "allowed", "body:").await;
     assert!(
         allowed.starts_with("body: hello from"),
         "the allowed source gets through: {allowed}"
@@ -348,23 +338,6 @@ async fn network_policy_is_enforced_on_ingress_and_egress() {
         .create(&PostParams::default(), &dns_only)
         .await
         .expect("create the egress policy");
-    let mut attempt = 0;
-    let egress_denied = poll("the egress policy to be enforced", DEADLINE, || {
-        attempt += 1;
-        let client = client.clone();
-        let ns = ns.name.clone();
-        async move {
-            let out = run_script(
-                &client,
-                &ns,
-                &format!("egress-{attempt}"),
-                json!({"role": "allowed"}),
-                &fetch_script(url),
-            )
-            .await;
-            out.starts_with("blocked:").then_some(out)
-        }
-    })
-    .await;
+    let egress_denied = settles(&client, &ns.name, "egress", "allowed", "blocked:").await;
     assert!(egress_denied.starts_with("blocked:"), "{egress_denied}");
 }
