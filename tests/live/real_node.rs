@@ -211,9 +211,16 @@ async fn pods_resolve_cluster_dns_reach_a_service_and_get_the_restricted_sandbox
     web_server(&client, &ns.name).await;
     let script = format!(
         r#"
-import os, socket, urllib.request
+import os, socket, time, urllib.request
 print("service-ip:", socket.gethostbyname("web.{ns}.svc.cluster.local"))
-print("body:", urllib.request.urlopen("http://web/index.html", timeout=5).read().decode().strip())
+# A pod's first packets can be dropped until kube-router has synced it
+# (there is no policy in this namespace): retry for about 12 s.
+for attempt in range(6):
+    try:
+        print("body:", urllib.request.urlopen("http://web/index.html", timeout=2).read().decode().strip())
+        break
+    except OSError:
+        time.sleep(1)
 try:
     socket.gethostbyname("pypi.org")
     print("outside: resolved")
