@@ -19,7 +19,9 @@ use k8s_openapi::api::core::v1::{Container, Secret};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use support::operator::{Operator, install_crds};
-use support::procs::{Proc, free_port, log_dir, repo, required_env, rfc3339, standin, venv};
+use support::procs::{
+    Proc, free_port, jaeger_spans, log_dir, repo, required_env, rfc3339, standin, venv,
+};
 use support::{DEADLINE, TempNamespace, client, poll};
 use traceval::api::TracedService;
 
@@ -213,42 +215,9 @@ async fn generated_opentelemetry_command_starts_the_traced_app() {
         app_proc.log_tail()
     );
 
-    let search = format!("{jaeger}/api/v3/traces");
     let now = rfc3339("+1 minute");
     let trace = poll("the trace in Jaeger", DEADLINE, || async {
-        let doc: Value = http
-            .get(&search)
-            .query(&[
-                ("query.service_name", service_name.as_str()),
-                ("query.start_time_min", "2020-01-01T00:00:00Z"),
-                ("query.start_time_max", now.as_str()),
-                ("query.num_traces", "20"),
-            ])
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let spans: Vec<(Value, Value)> = doc["result"]["resourceSpans"]
-            .as_array()?
-            .iter()
-            .flat_map(|rs| {
-                let resource = rs["resource"].clone();
-                rs["scopeSpans"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(move |ss| {
-                        let resource = resource.clone();
-                        ss["spans"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(move |s| (resource.clone(), s.clone()))
-                    })
-            })
-            .collect();
+        let spans = jaeger_spans(&http, &jaeger, &service_name, &now).await?;
         let has_llm = spans
             .iter()
             .any(|(_, s)| attributes(s).get("gen_ai.span.kind").map(String::as_str) == Some("LLM"));

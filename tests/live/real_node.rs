@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, LogParams, PostParams};
 use serde_json::{Value, json};
-use support::{DEADLINE, TempNamespace, client, poll, real_node};
+use support::{DEADLINE, TempNamespace, client, poll, real_node, restricted_security_context};
 
 /// Pods on the real node start real processes: allow for the first start.
 const POD_DEADLINE: Duration = Duration::from_secs(120);
@@ -37,14 +37,7 @@ fn restricted_container(name: &str, command: Vec<&str>) -> Value {
         "image": python_image(),
         "imagePullPolicy": "Never",
         "command": command,
-        "securityContext": {
-            "runAsNonRoot": true,
-            "runAsUser": 1000,
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"}
-        },
+        "securityContext": restricted_security_context(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
     })
 }

@@ -17,8 +17,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::{Value, json};
 use support::operator::{Operator, install_crds};
-use support::procs::{repo, required_env};
-use support::{TempNamespace, client, poll, real_node};
+use support::procs::{jaeger_spans, repo, required_env, rfc3339};
+use support::{TempNamespace, client, poll, real_node, restricted_security_context};
 use traceval::api::TracedService;
 
 /// pip installs ~70 wheels in the init container, then the probe's
@@ -103,11 +103,7 @@ async fn run_client(pods: &Api<Pod>, name: &str, script: &str) -> (String, Strin
                 "name": "client", "image": required_env("TRACEVAL_PYTHON_IMAGE"),
                 "imagePullPolicy": "Never",
                 "command": ["python3", "-c", script],
-                "securityContext": {
-                    "runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false,
-                    "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]},
-                    "seccompProfile": {"type": "RuntimeDefault"}
-                }
+                "securityContext": restricted_security_context()
             }]
         }
     }));
@@ -280,32 +276,13 @@ print(urllib.request.urlopen(req, timeout=30).read().decode())
 
     // The trace, with the Flask server span, in the in-cluster Jaeger.
     let http = reqwest::Client::new();
-    let search = format!("{jaeger}/api/v3/traces");
-    let trace = poll(
+    let until = rfc3339("+1 minute");
+    let trace: Vec<Value> = poll(
         "the app's trace in Jaeger",
         Duration::from_secs(60),
         || async {
-            let doc: Value = http
-                .get(&search)
-                .query(&[
-                    ("query.service_name", service_name.as_str()),
-                    ("query.start_time_min", "2000-01-01T00:00:00Z"),
-                    ("query.start_time_max", "2100-01-01T00:00:00Z"),
-                    ("query.num_traces", "20"),
-                ])
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            let spans: Vec<Value> = doc["result"]["resourceSpans"]
-                .as_array()?
-                .iter()
-                .flat_map(|rs| rs["scopeSpans"].as_array().into_iter().flatten())
-                .flat_map(|ss| ss["spans"].as_array().into_iter().flatten().cloned())
-                .collect();
-            (!spans.is_empty()).then_some(spans)
+            let spans = jaeger_spans(&http, &jaeger, &service_name, &until).await?;
+            (!spans.is_empty()).then(|| spans.into_iter().map(|(_, span)| span).collect())
         },
     )
     .await;

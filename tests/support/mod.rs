@@ -54,6 +54,20 @@ pub struct TempNamespace {
     pub name: String,
 }
 
+/// A container `securityContext` that passes the `restricted` Pod Security
+/// Standard: non-root uid 1000, no privilege escalation, no capabilities,
+/// RuntimeDefault seccomp, read-only root.
+pub fn restricted_security_context() -> serde_json::Value {
+    serde_json::json!({
+        "runAsNonRoot": true,
+        "runAsUser": 1000,
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"}
+    })
+}
+
 /// Name of the real node (`tests/cluster/up` exports it). Fails the test
 /// when the cluster was started without it.
 pub fn real_node() -> String {

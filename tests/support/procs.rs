@@ -133,3 +133,41 @@ pub fn rfc3339(offset: &str) -> String {
         .expect("date");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// Every span Jaeger's api_v3 holds for `service` until `until` (RFC 3339),
+/// each with its resource; `None` while the query fails.
+pub async fn jaeger_spans(
+    http: &reqwest::Client,
+    jaeger: &str,
+    service: &str,
+    until: &str,
+) -> Option<Vec<(serde_json::Value, serde_json::Value)>> {
+    let doc: serde_json::Value = http
+        .get(format!("{jaeger}/api/v3/traces"))
+        .query(&[
+            ("query.service_name", service),
+            ("query.start_time_min", "2020-01-01T00:00:00Z"),
+            ("query.start_time_max", until),
+            ("query.num_traces", "20"),
+        ])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let spans = doc["result"]["resourceSpans"]
+        .as_array()?
+        .iter()
+        .flat_map(|rs| {
+            let resource = rs["resource"].clone();
+            rs["scopeSpans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|ss| ss["spans"].as_array().into_iter().flatten())
+                .map(move |s| (resource.clone(), s.clone()))
+        })
+        .collect();
+    Some(spans)
+}
