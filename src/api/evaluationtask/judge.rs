@@ -106,4 +106,3 @@ impl clap::ValueEnum for JudgeProvider {
         Some(clap::builder::PossibleValue::new(self.as_str()))
     }
 }
-
