@@ -6,6 +6,8 @@
 
 #[path = "helm_chart/cluster.rs"]
 mod cluster;
+#[path = "helm_chart/install.rs"]
+mod install;
 #[path = "helm_chart/tools.rs"]
 mod tools;
 

@@ -102,6 +102,31 @@ image_static() { # <tag> <binary> <dest>
   echo "$out"
 }
 
+# The operator/evaluator image: the python base's layer (glibc, which the
+# binary links) plus a stripped copy of a built `traceval` at
+# /usr/local/bin/traceval, non-root 65532, entrypoint `traceval` as in the
+# repository's Dockerfile. Tagged by the binary's hash, so each build of the
+# binary is a new image name; the previous tarballs are removed.
+TRACEVAL_IMAGE_REPO=traceval.local/traceval
+image_traceval() { # <python base tarball> <traceval binary>
+  local key out
+  key="$(cat "$2" "$1" | key_of)"
+  out="$IMAGE_DIR/traceval-$key.tar"
+  if [[ ! -f "$out" ]]; then
+    local work="$IMAGE_DIR/traceval-$key.work" layer
+    rm -rf "$work" && mkdir -p "$work"
+    strip -o "$work/traceval" "$2"
+    layer="$(tar -xOf "$1" manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Layers"][0])')"
+    tar -xOf "$1" "$layer" >"$work/base.tar"
+    image_py --out "$out" --tag "$TRACEVAL_IMAGE_REPO:$key" --layer "$work/base.tar" \
+      --layer "$work/traceval=/usr/local/bin/traceval" --entrypoint '["/usr/local/bin/traceval"]' \
+      --cmd '["operator"]' --user 65532:65532
+    rm -rf "$work"
+    find "$IMAGE_DIR" -maxdepth 1 -name 'traceval-*.tar' ! -name "$(basename "$out")" -delete
+  fi
+  echo "$out"
+}
+
 # Every image the node imports, one tarball path a line.
 node_images() {
   mkdir -p "$IMAGE_DIR"

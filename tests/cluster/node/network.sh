@@ -4,13 +4,18 @@
 #   host (HOST_IP) ──veth── node netns (NODE_IP, bridge tvbr0 with the pods,
 #                            default route ─veth─ sink netns, which drops all)
 #
-# The host keeps its routes and rules: the only thing added on the host side
-# is one veth end with a /30 address. The node namespace has no way out but
+# The host keeps its routes and rules: what is added on the host side is one
+# veth end with a /30 address and a route to the pods through the node (as
+# on a real cluster, the apiserver reaches pods: `kubectl get --raw
+# .../pods/P:port/proxy/...`, webhooks). The node namespace has no way out but
 # the host's HOST_IP (the apiserver, bound there) and the sink, so no pod
 # packet can leave the machine.
 
 node_network_up() {
-  [[ -e "/run/netns/$NODE_NS" ]] && ip link show "$HOST_IF" >/dev/null 2>&1 && return 0
+  if [[ -e "/run/netns/$NODE_NS" ]] && ip link show "$HOST_IF" >/dev/null 2>&1; then
+    ip route replace "$POD_CIDR" via "$NODE_IP" dev "$HOST_IF"
+    return 0
+  fi
   node_network_down
   log "creating the node's network namespace $NODE_NS ($NODE_IP, pods $POD_CIDR)"
   ip netns add "$NODE_NS"
@@ -25,6 +30,7 @@ node_network_up() {
   in_node ip link set eth0 up
   in_node ip link set sink0 up
   in_node ip route add default via "$SINK_IP"
+  ip route replace "$POD_CIDR" via "$NODE_IP" dev "$HOST_IF"
   nsenter --net="/run/netns/$SINK_NS" -- ip addr add "$SINK_IP/30" dev eth0
   nsenter --net="/run/netns/$SINK_NS" -- ip link set lo up
   nsenter --net="/run/netns/$SINK_NS" -- ip link set eth0 up

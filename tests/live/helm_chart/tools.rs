@@ -155,9 +155,29 @@ pub struct TempNamespace {
 
 impl TempNamespace {
     pub fn create(prefix: &str) -> Self {
+        Self::create_with(prefix, "")
+    }
+
+    /// A namespace whose pods run on the real node (the PodNodeSelector
+    /// annotation of tests/cluster/README.md) under the `restricted` Pod
+    /// Security Standard, so the real admission plugin checks every pod.
+    pub fn create_on_real_node(prefix: &str) -> Self {
+        assert!(
+            std::env::var_os("TRACEVAL_NODE_NAME").is_some(),
+            "TRACEVAL_NODE_NAME is not set: this test needs the real node; start the cluster \
+             with `eval \"$(tests/cluster/up)\"` (TRACEVAL_REAL_NODE=1, the default)"
+        );
+        Self::create_with(
+            prefix,
+            "    pod-security.kubernetes.io/enforce: restricted\n  annotations:\n    \
+             scheduler.alpha.kubernetes.io/node-selector: traceval.dev/node=real\n",
+        )
+    }
+
+    fn create_with(prefix: &str, extra: &str) -> Self {
         let manifest = format!(
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  generateName: {prefix}-\n  \
-             labels:\n    traceval.dev/test: \"true\"\n"
+             labels:\n    traceval.dev/test: \"true\"\n{extra}"
         );
         let created = kubectl(
             &["create", "-f", "-", "-o", "jsonpath={.metadata.name}"],
