@@ -1,5 +1,6 @@
 //! The seed's sample app as the operator runs it, in a real pod on the real
-//! node: the pip init container installs flask, dashscope and the probe from
+//! node: the `oss` mount's sync container copies `app.py` from a bucket of
+//! the in-cluster S3 server with the real rclone, the pip init container installs flask, dashscope and the probe from
 //! the in-cluster package index, the app starts under
 //! `opentelemetry-instrument` as uid 1000 on a read-only root filesystem, a
 //! client pod calls the Service by its DNS name through the operator's
@@ -13,22 +14,21 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::{Value, json};
 use support::operator::{Operator, install_crds};
+use support::pods::{fetch_script, from_json, run_script, web_server};
 use support::procs::{jaeger_spans, repo, required_env, rfc3339};
+use support::s3::{CREDENTIALS, copy_credentials, upload};
 use support::{TempNamespace, client, poll, real_node, restricted_security_context};
 use traceval::api::TracedService;
+use traceval::resources::tracedservice::BuildOptions;
 
 /// pip installs ~70 wheels in the init container, then the probe's
 /// bootstrap pip-installs each instrumentation before the app listens:
 /// about 7 minutes on this machine (measured, printed by the test).
 const START_DEADLINE: Duration = Duration::from_secs(720);
-
-fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> T {
-    serde_json::from_value(value).expect("valid object literal")
-}
 
 async fn app_pod(pods: &Api<Pod>) -> Option<Pod> {
     let listed = pods
@@ -139,18 +139,26 @@ async fn the_sample_app_runs_traced_in_a_pod_and_its_trace_reaches_jaeger() {
     let client = client().await;
     install_crds(&client).await;
     let ns = TempNamespace::create_on_real_node(&client, "tsvc-pod").await;
-    let _operator = Operator::start(&client, &ns.name);
+    let _operator = Operator::start_with(
+        &client,
+        &ns.name,
+        BuildOptions {
+            oss_sync_image: required_env("TRACEVAL_RCLONE_IMAGE"),
+            ..BuildOptions::default()
+        },
+    );
 
-    let app_py = std::fs::read_to_string(repo().join("examples/sample-app/app.py"))
-        .expect("examples/sample-app/app.py");
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
-    config_maps
-        .create(
-            &PostParams::default(),
-            &from_json(json!({"metadata": {"name": "sample-app"}, "data": {"app.py": app_py}})),
-        )
-        .await
-        .expect("create the app's ConfigMap");
+    // The seed's walkthrough: the app's code sits in a bucket of the
+    // in-cluster S3 server; the `oss` mount in `sync` mode copies it into
+    // /mnt/data with the real rclone (the operator's --oss-sync-image).
+    copy_credentials(&client, &ns.name).await;
+    upload(
+        &client,
+        &repo().join("examples/sample-app"),
+        "apps",
+        &ns.name,
+    )
+    .await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
     secrets
         .create(
@@ -177,7 +185,10 @@ async fn the_sample_app_runs_traced_in_a_pod_and_its_trace_reaches_jaeger() {
                 {"name": "DASHSCOPE_HTTP_BASE_URL", "value": format!("{standin}/api/v1")}
             ],
             "mounts": [{"mountPath": "/mnt/data", "readOnly": true,
-                        "configMap": {"name": "sample-app"}}],
+                        "oss": {"bucket": "apps", "path": format!("/{}/", ns.name),
+                                "endpoint": required_env("TRACEVAL_S3_ENDPOINT"),
+                                "credentialsSecretRef": {"name": CREDENTIALS},
+                                "mode": "sync"}}],
             "tracing": {"probe": "opentelemetry", "endpoint": endpoint, "serviceName": service_name},
             "network": {"ingress": [{"podSelector": {"matchLabels": {"role": "client"}}}]}
         }
@@ -301,4 +312,138 @@ print(urllib.request.urlopen(req, timeout=30).read().decode())
         "an LLM span among {:?}",
         trace.iter().map(|s| s["name"].clone()).collect::<Vec<_>>()
     );
+
+    enforcement_from_inside_the_app_pod(&client, &ns.name, &pods, &index, &endpoint).await;
+}
+
+/// What the app pod can reach, write and be, seen from inside it (`kubectl
+/// exec` into the app container): one line per check.
+fn inside_script(index: &str, endpoint: &str, other: &str) -> String {
+    format!(
+        r#"
+import os, socket, urllib.error, urllib.request
+def reach(url):
+    for attempt in range(3):
+        try:
+            urllib.request.urlopen(url, timeout=3)
+            return "open"
+        except urllib.error.HTTPError:
+            return "open"  # an answer, whatever its status
+        except OSError as e:
+            error = e
+    return "blocked " + type(error).__name__
+print("dns", socket.gethostbyname("jaeger.traceval-system.svc.cluster.local"))
+print("trace", reach("{endpoint}/v1/traces"))
+print("index", reach("{index}"))
+print("other", reach("{other}"))
+try:
+    open("/written", "w")
+    print("root writable")
+except OSError:
+    print("root read-only")
+open("/tmp/written", "w").write("x")
+print("tmp writable")
+print("uid", os.getuid())
+"#
+    )
+}
+
+/// `kubectl exec` of a Python script in the first container of the app's
+/// Ready pod; its output.
+fn exec_in(namespace: &str, pod: &str, script: &str) -> String {
+    let out = std::process::Command::new("kubectl")
+        .args(["exec", "-n", namespace, pod, "--", "python3", "-c", script])
+        .output()
+        .expect("kubectl (on PATH after tests/cluster/up)");
+    assert!(
+        out.status.success(),
+        "kubectl exec in {pod} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn ready_app_pod(pods: &Api<Pod>) -> String {
+    poll("a Ready app pod", START_DEADLINE, || async {
+        let listed = pods
+            .list(&ListParams::default().labels("app.kubernetes.io/name=sample-app"))
+            .await
+            .ok()?;
+        listed
+            .items
+            .into_iter()
+            .find(|p| is_ready(p) && p.metadata.deletion_timestamp.is_none())
+            .and_then(|p| p.metadata.name)
+    })
+    .await
+}
+
+/// Item 5 of issue 13: from inside the app pod, DNS, the trace endpoint and
+/// the package index are reachable and another in-cluster listener is not,
+/// until `internetAccess: true` opens it; `/` is read-only, `/tmp` writable,
+/// the uid the declared one; ingress from a pod that is not an allowed
+/// source is refused.
+async fn enforcement_from_inside_the_app_pod(
+    client: &kube::Client,
+    namespace: &str,
+    pods: &Api<Pod>,
+    index: &str,
+    endpoint: &str,
+) {
+    web_server(client, namespace).await;
+    let other = format!("http://web.{namespace}.svc.cluster.local/index.html");
+    let script = inside_script(index, endpoint, &other);
+    let pod = ready_app_pod(pods).await;
+    let seen = exec_in(namespace, &pod, &script);
+    for want in [
+        "trace open",
+        "index open",
+        "other blocked",
+        "root read-only",
+        "tmp writable",
+        "uid 1000",
+    ] {
+        assert!(
+            seen.lines().any(|l| l.starts_with(want)),
+            "inside the app pod, expected {want:?}:\n{seen}"
+        );
+    }
+    assert!(seen.lines().any(|l| l.starts_with("dns 10.96.")), "{seen}");
+
+    // Ingress: a pod that is not `role: client` is refused.
+    let app = format!("http://sample-app.{namespace}.svc.cluster.local:8000/");
+    let stranger = run_script(
+        client,
+        namespace,
+        "stranger",
+        json!({"role": "stranger"}),
+        &fetch_script(&app),
+    )
+    .await;
+    assert!(
+        stranger.starts_with("blocked:"),
+        "a pod outside the allowed sources reached the app: {stranger}"
+    );
+
+    // internetAccess: true opens egress to every address, the other
+    // listener's too.
+    let services: Api<TracedService> = Api::namespaced(client.clone(), namespace);
+    services
+        .patch(
+            "sample-app",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"network": {"internetAccess": true}}})),
+        )
+        .await
+        .expect("patch internetAccess");
+    poll(
+        "internetAccess to open the other listener",
+        START_DEADLINE,
+        || async {
+            let pod = ready_app_pod(pods).await;
+            let seen = exec_in(namespace, &pod, &script);
+            seen.lines().any(|l| l == "other open").then_some(())
+        },
+    )
+    .await;
 }

@@ -4,7 +4,9 @@
 
 pub mod operator;
 pub mod operator_proc;
+pub mod pods;
 pub mod procs;
+pub mod s3;
 
 use std::future::Future;
 use std::time::Duration;
@@ -74,6 +76,27 @@ pub fn real_node() -> String {
     std::env::var("TRACEVAL_NODE_NAME").expect(
         "TRACEVAL_NODE_NAME is not set: this test needs the real node; start the cluster with `eval \"$(tests/cluster/up)\"` (TRACEVAL_REAL_NODE=1, the default)",
     )
+}
+
+/// The operator/evaluator image of this test binary's `traceval`, built
+/// and imported into the real node by `tests/cluster/image` (once per build
+/// of the binary; seconds when it is there already).
+pub fn traceval_image() -> String {
+    real_node();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cluster/image");
+    let out = std::process::Command::new(script)
+        .arg(env!("CARGO_BIN_EXE_traceval"))
+        .output()
+        .expect("run tests/cluster/image");
+    assert!(
+        out.status.success(),
+        "tests/cluster/image failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8 image name")
+        .trim()
+        .to_owned()
 }
 
 impl TempNamespace {

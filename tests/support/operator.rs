@@ -54,9 +54,13 @@ pub fn context(client: &Client) -> Arc<Context> {
 
 /// The TracedService controller's context over `shared`, as a test operator has it.
 pub fn service_context(shared: Arc<Context>) -> Arc<ServiceContext> {
+    service_context_with(shared, BuildOptions::default())
+}
+
+fn service_context_with(shared: Arc<Context>, options: BuildOptions) -> Arc<ServiceContext> {
     Arc::new(ServiceContext::new(
         shared,
-        BuildOptions::default(),
+        options,
         None,
         Arc::new(ServiceMetrics::default()),
     ))
@@ -64,9 +68,14 @@ pub fn service_context(shared: Arc<Context>) -> Arc<ServiceContext> {
 
 impl Operator {
     pub fn start(client: &Client, namespace: &str) -> Self {
+        Self::start_with(client, namespace, BuildOptions::default())
+    }
+
+    /// With the operator's build options (e.g. `--oss-sync-image`).
+    pub fn start_with(client: &Client, namespace: &str, options: BuildOptions) -> Self {
         Self(tokio::spawn(drive(
             controller(client.clone(), Some(namespace)),
-            service_context(context(client)),
+            service_context_with(context(client), options),
         )))
     }
 }

@@ -48,6 +48,17 @@ impl Endpoint {
         })
     }
 
+    /// An object storage endpoint as `oss.endpoint` takes it: a URL, or a
+    /// bare host name (`oss-cn-hangzhou-internal.aliyuncs.com`), which
+    /// rclone reaches over https.
+    pub fn parse_storage(raw: &str) -> Option<Self> {
+        if raw.contains("://") {
+            Self::parse(raw)
+        } else {
+            Self::parse(&format!("https://{raw}"))
+        }
+    }
+
     /// For a plain-http URL, the `host[:port]` pip must be told to trust
     /// (`--trusted-host`): pip ignores an http index otherwise ("not a
     /// trusted or secure host"). The user chose http by writing the URL;

@@ -1,7 +1,8 @@
 //! The NetworkPolicy isolating the pods: ingress from the chosen sources on
 //! the app port; egress only to DNS, the trace endpoint, the package index
-//! (when packages are installed at start), the ARMS agent's endpoints (for
-//! `probe: arms`) and what the user allows.
+//! (when packages are installed at start), the object storage of `oss`
+//! mounts in `sync` mode (their init container copies from it), the ARMS
+//! agent's endpoints (for `probe: arms`) and what the user allows.
 //!
 //! NetworkPolicies cannot match DNS names: an endpoint given as an IP is
 //! allowed by address, a Service name (`name.ns.svc`) by namespace, and any
@@ -18,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::endpoint::{Endpoint, Host};
 use super::meta::{object_meta, selector_labels};
-use super::validate::{ProbeSettings, ValidatedTracedService};
+use super::validate::{MountSource, ProbeSettings, ValidatedTracedService};
 
 /// Label the API server puts on every namespace with its name.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -80,6 +81,18 @@ fn egress_rules(svc: &ValidatedTracedService) -> Vec<NetworkPolicyEgressRule> {
             Some(index) => endpoint_rule(svc, index),
             None => ports_only(&[(i32::from(DEFAULT_INDEX_PORT), "TCP")]),
         });
+    }
+    // The sync container of an `oss` mount runs under this policy too:
+    // without this rule it could reach its storage only when something
+    // else happened to allow it (found while moving the sample app's code
+    // to the in-cluster S3 server of the real node).
+    for mount in &svc.mounts {
+        if let MountSource::OssSync(oss) = &mount.source {
+            rules.push(match Endpoint::parse_storage(&oss.endpoint) {
+                Some(endpoint) => endpoint_rule(svc, &endpoint),
+                None => ports_only(&[(443, "TCP")]),
+            });
+        }
     }
     if matches!(
         svc.tracing.as_ref().map(|t| &t.probe),

@@ -252,8 +252,14 @@ EOF
 # (node/addons.yaml).
 node_addons() {
   sed -e "s|\${PYPI_IMAGE}|$PYPI_IMAGE|g" -e "s|\${JAEGER_IMAGE}|$JAEGER_IMAGE|g" \
-    -e "s|\${PYTHON_IMAGE}|$PYTHON_IMAGE|g" "$CLUSTER_DIR/node/addons.yaml" |
+    -e "s|\${PYTHON_IMAGE}|$PYTHON_IMAGE|g" -e "s|\${RCLONE_IMAGE}|$RCLONE_IMAGE|g" \
+    "$CLUSTER_DIR/node/addons.yaml" |
     "${kubectl[@]}" apply -f - >/dev/null
+  # The S3 server's access keys: made once per cluster, never printed.
+  if ! "${kubectl[@]}" -n traceval-storage get secret s3-credentials >/dev/null 2>&1; then
+    "${kubectl[@]}" -n traceval-storage create secret generic s3-credentials \
+      --from-literal=akId="tv$(openssl rand -hex 8)" --from-literal=akSecret="$(openssl rand -hex 20)" >/dev/null
+  fi
   local cm
   for cm in jaeger:jaeger.yaml llm-standin:llm_standin.py; do
     "${kubectl[@]}" -n traceval-system create configmap "${cm%%:*}" --from-file "$CLUSTER_DIR/${cm#*:}" \
@@ -261,5 +267,6 @@ node_addons() {
   done
   wait_for kubelet "${kubectl[@]}" -n traceval-system wait --for condition=Available --timeout 2s \
     deployment/pypi deployment/jaeger deployment/llm-standin
+  wait_for kubelet "${kubectl[@]}" -n traceval-storage wait --for condition=Available --timeout 2s deployment/s3
   wait_for kube-proxy curl_ok "http://$NODE_IP:30686/api/v3/services"
 }

@@ -153,3 +153,37 @@ fn enforce_false_means_no_policy() {
     assert!(network_policy(&svc).is_none());
     assert!(network_policy(&validated("minimal")).is_some());
 }
+
+#[test]
+fn oss_sync_endpoints_are_allowed_for_the_sync_container() {
+    // mounts.yaml: one `sync` mount at https://s3.example.com, no tracing,
+    // no packages: DNS and the storage's port.
+    let rules = egress("mounts");
+    assert_eq!(rules.len(), 2, "{rules:#?}");
+    assert_eq!(rules[1].to, None);
+    assert_eq!(ports(&rules[1]), [(443, "TCP".into())]);
+
+    // An in-cluster S3 Service: its namespace; a bare host name: https.
+    let mut ts = fixture("mounts");
+    let oss = ts.spec.mounts[0].oss.as_mut().expect("oss mount");
+    oss.endpoint = "http://s3.storage.svc.cluster.local:8080".into();
+    let policy = network_policy(&crate::resources::tracedservice::validate(&ts).expect("valid"))
+        .expect("policy");
+    let rules = policy.spec.and_then(|s| s.egress).expect("egress");
+    let namespace = rules[1].to.clone().expect("to")[0]
+        .namespace_selector
+        .clone()
+        .and_then(|s| s.match_labels);
+    assert_eq!(
+        namespace,
+        Some(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            "storage".to_owned()
+        )]))
+    );
+    let bare = crate::resources::tracedservice::endpoint::Endpoint::parse_storage(
+        "oss-cn-hangzhou-internal.aliyuncs.com",
+    )
+    .expect("a host name parses");
+    assert_eq!(bare.port, 443);
+}

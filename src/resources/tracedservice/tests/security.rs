@@ -221,7 +221,8 @@ fn every_network_policy_denies_egress_the_spec_does_not_allow() {
             "{name}: both directions are deny-by-default"
         );
         // The ports the spec allows: DNS, the trace endpoint, the package
-        // index, the ARMS agent's, and the user's rules.
+        // index, the object storage of `sync` mounts, the ARMS agent's, and
+        // the user's rules.
         let mut allowed: BTreeSet<(i32, String)> = [(53, "UDP".into()), (53, "TCP".into())].into();
         if let Some(endpoint) = svc.tracing.as_ref().and_then(|t| t.endpoint.as_ref()) {
             allowed.insert((i32::from(endpoint.port), "TCP".into()));
@@ -229,6 +230,16 @@ fn every_network_policy_denies_egress_the_spec_does_not_allow() {
         if !svc.packages.is_empty() {
             let port = svc.pip_index.as_ref().map_or(443, |i| i.port);
             allowed.insert((i32::from(port), "TCP".into()));
+        }
+        for mount in &svc.mounts {
+            if let crate::resources::tracedservice::validate::MountSource::OssSync(oss) =
+                &mount.source
+            {
+                let storage = crate::resources::tracedservice::endpoint::Endpoint::parse_storage(
+                    &oss.endpoint,
+                );
+                allowed.insert((i32::from(storage.map_or(443, |e| e.port)), "TCP".into()));
+            }
         }
         if matches!(
             ts.spec.tracing.as_ref().map(|t| t.probe),

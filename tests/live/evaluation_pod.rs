@@ -1,0 +1,252 @@
+//! Evaluation in pods, on the real node (issue 13, item 4): the
+//! EvaluationTask controller (in-process) builds the CronJob with the image
+//! of this build's `traceval` (tests/cluster/image); the real CronJob
+//! controller creates a Job, whose pod runs `traceval evaluate` under the
+//! `restricted` Pod Security Standard with its own projected ServiceAccount
+//! token, reads the traces from the in-cluster Jaeger and asks the in-cluster
+//! judge stand-in by their Service DNS names, and patches the task's status;
+//! `kubectl get evaltask` shows the scores. The single-trace Job too.
+//!
+//! The traces are the seed's sample-app trace (a real export)
+//! re-identified and posted to Jaeger over OTLP/HTTP.
+// Test code: a panic with its message is the failure report.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../evaluationtask_support/mod.rs"]
+mod evaluationtask_support;
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use evaluationtask_support::task::*;
+use evaluationtask_support::*;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Client;
+use kube::api::{Api, ListParams, LogParams};
+use serde_json::json;
+use support::operator::install_crds;
+use support::procs::required_env;
+use support::{DEADLINE, TempNamespace, client, poll, real_node, traceval_image};
+use traceval::api::evaluationtask::EvaluationTaskStatus;
+use traceval::resources::evaluationtask::EvaluationOptions;
+
+/// A scheduled run starts at the next full minute, then its pod starts.
+const RUN_DEADLINE: Duration = Duration::from_secs(180);
+
+/// The in-cluster Jaeger query API, by its Service DNS name.
+const JAEGER_IN_CLUSTER: &str = "http://jaeger.traceval-system.svc.cluster.local:16686";
+
+/// The evaluation pods of `task` that ran to the end, with their logs.
+async fn finished_pods(client: &Client, namespace: &str, task: &str) -> Vec<(Pod, String)> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let listed = pods
+        .list(&ListParams::default().labels(&format!("traceval.dev/evaluationtask={task}")))
+        .await
+        .unwrap();
+    let mut done = Vec::new();
+    for pod in listed.items {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+        if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
+            let name = pod.metadata.name.clone().unwrap();
+            let log = pods
+                .logs(&name, &LogParams::default())
+                .await
+                .unwrap_or_default();
+            done.push((pod, log));
+        }
+    }
+    done
+}
+
+async fn wait_for_status(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    what: &str,
+    done: impl Fn(&EvaluationTaskStatus) -> bool,
+) -> EvaluationTaskStatus {
+    let started = tokio::time::Instant::now();
+    loop {
+        let now = status(client, namespace, name).await;
+        if done(&now) {
+            return now;
+        }
+        if started.elapsed() > RUN_DEADLINE {
+            let pods = finished_pods(client, namespace, name).await;
+            let logs: Vec<String> = pods.iter().map(|(_, log)| log.clone()).collect();
+            panic!(
+                "{name}: {what} not reached after {RUN_DEADLINE:?}; status:\n{}\nfinished pods' logs:\n{}",
+                serde_json::to_string_pretty(&now).unwrap(),
+                logs.join("\n---\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Checks a finished evaluation pod: on the real node, succeeded, its
+/// ServiceAccount token projected, no judge token in its log.
+fn assert_ran_in_pod(pod: &Pod, log: &str, token: &str) {
+    let spec = pod.spec.as_ref().unwrap();
+    let name = pod.metadata.name.as_deref().unwrap();
+    assert_eq!(
+        spec.node_name.as_deref(),
+        Some(real_node().as_str()),
+        "{name} ran elsewhere"
+    );
+    assert_eq!(
+        pod.status.as_ref().unwrap().phase.as_deref(),
+        Some("Succeeded"),
+        "{name} failed:\n{log}"
+    );
+    let projected = spec.volumes.iter().flatten().any(|v| {
+        v.projected.as_ref().is_some_and(|p| {
+            p.sources
+                .iter()
+                .flatten()
+                .any(|s| s.service_account_token.is_some())
+        })
+    });
+    assert!(projected, "{name} has no projected ServiceAccount token");
+    assert!(
+        spec.service_account_name
+            .as_deref()
+            .is_some_and(|a| a.ends_with("-evaluator")),
+        "{name} runs as {:?}, not the task's evaluator ServiceAccount",
+        spec.service_account_name
+    );
+    assert_no_token(&format!("the log of {name}"), log, token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cronjob_and_the_single_trace_job_evaluate_in_pods_on_the_real_node() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TempNamespace::create_on_real_node(&client, "eval-pod").await;
+    let token = token_value();
+    create_secret(&client, &ns.name, SECRET, TOKEN_KEY, &token).await;
+    let options = EvaluationOptions {
+        image: traceval_image(),
+        trace_query_url: Some(JAEGER_IN_CLUSTER.to_owned()),
+        ..EvaluationOptions::default()
+    };
+    let _operator = EvalOperator::start(&client, &ns.name, options);
+
+    let service = format!("evalpod-{}", ns.name);
+    let base = Timestamp::now() - SignedDuration::from_mins(10);
+    let mut posted = BTreeSet::new();
+    for k in 0..3i64 {
+        let id = format!("{:032x}", fastrand::u128(..));
+        let start = base + SignedDuration::from_secs(k * 10);
+        // The judge stand-in scores what the marker says: 1, 1, 0.
+        let question = format!("capital of china EXPECT_CORRECT={}", u8::from(k < 2));
+        post_traces(&sample_trace(&id, &service, start, &question)).await;
+        posted.insert(id);
+    }
+    poll("3 traces in Jaeger", DEADLINE, || async {
+        (jaeger_trace_ids(&service).await.len() >= 3).then_some(())
+    })
+    .await;
+    let judge_url = format!("{}/v1", required_env("TRACEVAL_LLM_STANDIN_URL"));
+
+    // Online: the CronJob, every minute, over a window that has ended.
+    create_task(
+        &client,
+        &ns.name,
+        "online",
+        json!({
+            "target": {"serviceName": service},
+            "judge": judge(&judge_url, json!({})),
+            "extraction": example_extraction(),
+            "schedule": "* * * * *",
+            "delay": "1s",
+            "sampling": {
+                "start": (base - SignedDuration::from_mins(5)).to_string(),
+                "end": (base + SignedDuration::from_mins(5)).to_string(),
+                "policy": {"probability": {"ratio": 1.0}}
+            }
+        }),
+    )
+    .await;
+    let online = wait_for_status(&client, &ns.name, "online", "3 evaluated", |s| {
+        counts(s).1 >= 3
+    })
+    .await;
+    assert_eq!(
+        counts(&online),
+        (3, 3, 0, 0),
+        "every trace once, none failed"
+    );
+    let recorded: BTreeSet<String> = online
+        .recent_results
+        .iter()
+        .map(|r| r.trace_id.clone())
+        .collect();
+    assert_eq!(recorded, posted, "the pod evaluated the posted traces");
+    let correctness = online.averages.as_ref().and_then(|a| a.correctness);
+    assert!(
+        correctness.is_some_and(|c| (c - 2.0 / 3.0).abs() < 1e-9),
+        "correctness from the in-cluster judge should be (1 + 1 + 0) / 3: {:?}",
+        online.averages
+    );
+    let pods = poll("the online run's pod to finish", DEADLINE, || async {
+        let pods = finished_pods(&client, &ns.name, "online").await;
+        (!pods.is_empty()).then_some(pods)
+    })
+    .await;
+    for (pod, log) in &pods {
+        assert_ran_in_pod(pod, log, &token);
+        let owner = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .next()
+            .unwrap();
+        assert_eq!(owner.kind, "Job", "the pod belongs to a Job of the CronJob");
+    }
+    // The printer columns (an empty Target column collapses in the
+    // whitespace split, so look for the score among the row's fields).
+    let (header, rows) = kubectl_get_evaltasks(&ns.name);
+    let row = rows.iter().find(|r| r.starts_with("online ")).unwrap();
+    assert!(
+        header.contains("CORRECTNESS")
+            && row
+                .split(' ')
+                .filter_map(|v| v.parse::<f64>().ok())
+                .any(|v| (v - 2.0 / 3.0).abs() < 1e-3),
+        "kubectl get evaltask shows no correctness score: {header}\n{row}"
+    );
+
+    // Single traces: a Job, once.
+    let one = posted.iter().next().unwrap().clone();
+    create_task(
+        &client,
+        &ns.name,
+        "single",
+        json!({
+            "target": {"serviceName": service},
+            "judge": judge(&judge_url, json!({})),
+            "extraction": example_extraction(),
+            "traceIDs": [one],
+        }),
+    )
+    .await;
+    let single = wait_for_status(&client, &ns.name, "single", "the trace done", |s| {
+        s.trace_list_progress.as_ref().is_some_and(|p| p.done == 1)
+    })
+    .await;
+    assert_eq!(counts(&single).1, 1, "the single trace evaluated");
+    assert_eq!(single.recent_results[0].trace_id, one);
+    let pods = poll("the single-trace Job's pod to finish", DEADLINE, || async {
+        let pods = finished_pods(&client, &ns.name, "single").await;
+        (!pods.is_empty()).then_some(pods)
+    })
+    .await;
+    for (pod, log) in &pods {
+        assert_ran_in_pod(pod, log, &token);
+    }
+}
