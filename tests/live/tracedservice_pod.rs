@@ -447,3 +447,81 @@ async fn enforcement_from_inside_the_app_pod(
     )
     .await;
 }
+
+/// The `arms` probe on the real node: its pod starts, the start wrapper's
+/// `aliyun-bootstrap` cannot download the agent (nothing outside the cluster
+/// is reachable, as in a VPC without the ARMS endpoints), the container
+/// exits with the operator's message, and the TracedService says so in its
+/// status (Degraded, reason ContainerFailing, the message) without leaking
+/// the license key.
+#[tokio::test]
+async fn the_arms_probe_pod_fails_with_a_clear_message_in_the_status() {
+    let python = required_env("TRACEVAL_PYTHON_IMAGE");
+    let index = required_env("TRACEVAL_PIP_INDEX_URL");
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TempNamespace::create_on_real_node(&client, "tsvc-arms").await;
+    let _operator = Operator::start(&client, &ns.name);
+    let license = format!("arms-license-{}", fastrand::u64(..));
+    Api::<Secret>::namespaced(client.clone(), &ns.name)
+        .create(
+            &PostParams::default(),
+            &from_json(json!({"metadata": {"name": "arms-license"},
+                              "stringData": {"licenseKey": license}})),
+        )
+        .await
+        .expect("create the license Secret");
+    let tsvc: TracedService = from_json(json!({
+        "apiVersion": "traceval.dev/v1alpha1", "kind": "TracedService",
+        "metadata": {"name": "arms-app", "namespace": ns.name},
+        "spec": {
+            "image": python,
+            "command": ["python3", "-m", "http.server", "8000"],
+            "port": 8000,
+            "pipIndexURL": index,
+            "tracing": {"probe": "arms", "arms": {
+                "regionId": "cn-hangzhou",
+                "licenseKeySecretRef": {"name": "arms-license", "key": "licenseKey"}}}
+        }
+    }));
+    let services: Api<TracedService> = Api::namespaced(client.clone(), &ns.name);
+    services
+        .create(&PostParams::default(), &tsvc)
+        .await
+        .expect("create TracedService");
+    let started = tokio::time::Instant::now();
+    let degraded = poll(
+        "the TracedService to report the failing container",
+        START_DEADLINE,
+        || async {
+            let ts = services.get("arms-app").await.ok()?;
+            let status = ts.status?;
+            status
+                .conditions
+                .iter()
+                .find(|c| {
+                    c.type_ == traceval::api::tracedservice::ConditionType::Degraded
+                        && c.reason
+                            == traceval::api::tracedservice::ConditionReason::ContainerFailing
+                })
+                .map(|c| c.message.clone())
+        },
+    )
+    .await;
+    eprintln!(
+        "arms pod reported failing {:.1} s after create: {degraded}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        degraded.contains("container app: exited with code 1")
+            && degraded
+                .contains("traceval: aliyun-bootstrap -a install did not install the ARMS agent"),
+        "the status names the container and the operator's message: {degraded}"
+    );
+    let ts = services.get("arms-app").await.expect("get");
+    let text = serde_json::to_string(&ts.status).expect("serialise status");
+    assert!(
+        !text.contains(&license),
+        "the license key appears in the status"
+    );
+}

@@ -135,6 +135,9 @@ pub enum ConditionReason {
     ApplyFailed,
     /// Something the spec needs is missing from the cluster (e.g. the OSS CSI driver).
     MissingDependency,
+    /// A container of the pods crash-loops, exits with an error or cannot be
+    /// created (the message names the pod, the container and why).
+    ContainerFailing,
     /// Nothing is wrong.
     AsExpected,
     /// A reason this operator version does not know.
@@ -155,6 +158,7 @@ impl ConditionReason {
             Self::InvalidSpec => "InvalidSpec",
             Self::ApplyFailed => "ApplyFailed",
             Self::MissingDependency => "MissingDependency",
+            Self::ContainerFailing => "ContainerFailing",
             Self::AsExpected => "AsExpected",
             Self::Unrecognized => "Unrecognized",
         }

@@ -67,7 +67,15 @@ fn stored(name: &str) -> Children {
     c.deployment.metadata.generation = Some(1);
     c.deployment.metadata.resource_version = Some("10".into());
     c.service.metadata.resource_version = Some("10".into());
-    let replicas = c.deployment.spec.as_ref().and_then(|s| s.replicas);
+    // Converged: every desired pod (1 when the spec leaves it unset) is
+    // ready, so the reconcile has no reason to look at the pods.
+    let replicas = Some(
+        c.deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1),
+    );
     c.deployment.status = Some(DeploymentStatus {
         observed_generation: Some(1),
         replicas,

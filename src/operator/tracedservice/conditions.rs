@@ -21,6 +21,8 @@ pub enum Observation<'a> {
     ApplyFailed(String),
     /// The children were applied; the Deployment as returned by the API server.
     Applied(&'a Deployment),
+    /// Applied, and a container of the pods is failing (see `pod_failures`).
+    ContainerFailing(&'a Deployment, String),
 }
 
 /// The conditions (without times) and phase an observation implies.
@@ -49,6 +51,22 @@ pub fn assess(observation: &Observation<'_>) -> Assessment {
         Observation::InvalidSpec(message) => blocked(R::InvalidSpec, message),
         Observation::MissingDependency(message) => blocked(R::MissingDependency, message),
         Observation::ApplyFailed(message) => blocked(R::ApplyFailed, message),
+        Observation::ContainerFailing(deployment, message) => {
+            let rollout = Rollout::of(deployment);
+            Assessment {
+                conditions: vec![
+                    (
+                        T::Ready,
+                        False,
+                        R::ReplicasUnavailable,
+                        format!("{} of {} pods ready", rollout.ready, rollout.desired),
+                    ),
+                    (T::Progressing, False, R::ContainerFailing, message.clone()),
+                    (T::Degraded, True, R::ContainerFailing, message.clone()),
+                ],
+                phase: Phase::Degraded,
+            }
+        }
         Observation::Applied(deployment) => {
             let rollout = Rollout::of(deployment);
             let (ready, ready_reason, ready_message) = if rollout.desired == 0 {

@@ -10,6 +10,7 @@ pub mod conditions;
 pub mod dereference;
 pub mod finalizer;
 pub mod metrics;
+pub mod pod_failures;
 pub mod reconcile;
 pub mod status;
 

@@ -12,10 +12,10 @@ use kube::runtime::controller::Action;
 use super::ServiceContext;
 use super::apply::apply;
 use super::cleanup::{cleanup, cleanup_needed};
-use super::conditions::Observation;
+use super::conditions::{Observation, Rollout};
 use super::dereference::dereference;
-use super::finalizer;
 use super::status::{desired_status, publish, update_status};
+use super::{finalizer, pod_failures};
 use crate::api::TracedService;
 use crate::operator::cleanup::cleanup_event;
 use crate::operator::error::Error;
@@ -24,6 +24,8 @@ use crate::resources::tracedservice::{build, validate_with};
 
 /// Periodic resync of a healthy TracedService; watches drive everything else.
 const RESYNC: Duration = Duration::from_secs(300);
+/// While the pods are not all Ready: how often they are looked at.
+const POD_CHECK: Duration = Duration::from_secs(15);
 
 /// How often a missing dependency (e.g. the OSS CSI driver) is checked again.
 const DEPENDENCY_RECHECK: Duration = Duration::from_secs(60);
@@ -140,7 +142,26 @@ async fn reconcile_service(ts: &TracedService, ctx: &ServiceContext) -> Result<A
         // Cleanup deleted the volumes the spec dropped.
         finalizer::remove(&ctx.shared.client, ts).await?;
     }
-    let observation = Observation::Applied(&applied.deployment);
+    // An unfinished rollout: look at the pods for a container that fails,
+    // and look again soon (a crash-looping pod changes no Deployment field
+    // the watch would see).
+    let rollout = Rollout::of(&applied.deployment);
+    let failing = if rollout.complete || rollout.desired == 0 {
+        None
+    } else {
+        // A diagnostic: when the pods cannot be listed (e.g. an older role
+        // without `list pods`), the status says what the Deployment says.
+        pod_failures::find(&ctx.shared.client, &svc)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(object = %svc.name, %error, "cannot list the pods to look for a failing container");
+                None
+            })
+    };
+    let observation = match failing {
+        Some(message) => Observation::ContainerFailing(&applied.deployment, message),
+        None => Observation::Applied(&applied.deployment),
+    };
     let status = desired_status(
         ts,
         Some(&svc),
@@ -149,7 +170,13 @@ async fn reconcile_service(ts: &TracedService, ctx: &ServiceContext) -> Result<A
         Timestamp::now(),
     );
     update_status(ctx, ts, status).await?;
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(
+        if rollout.complete || rollout.desired == 0 {
+            RESYNC
+        } else {
+            POD_CHECK
+        },
+    ))
 }
 
 /// Decides the retry after a failed reconcile by the error's class.

@@ -192,6 +192,9 @@ pub fn pip_install_container(svc: &ValidatedTracedService) -> Option<Container> 
     command.extend(svc.packages.iter().cloned());
     Some(Container {
         name: PIP_CONTAINER.to_owned(),
+        // Its last log lines become the termination message, which the
+        // operator reads for the status (pod_failures).
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         image: Some(svc.image.clone()),
         command: Some(command),
         env: (!svc.env.is_empty()).then(|| svc.env.clone()),

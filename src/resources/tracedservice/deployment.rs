@@ -62,6 +62,9 @@ pub fn deployment(svc: &ValidatedTracedService, options: &BuildOptions) -> Deplo
         })
         .collect();
     let app = Container {
+        // Its last log lines become the termination message, which the
+        // operator reads for the status (pod_failures).
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         name: APP_CONTAINER.to_owned(),
         image: Some(svc.image.clone()),
         command: start.command,

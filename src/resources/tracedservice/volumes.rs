@@ -129,6 +129,9 @@ fn sync_container(mount: &ValidMount, oss: &OssSource, image: &str) -> Container
     );
     Container {
         name: format!("oss-sync-{}", mount.index),
+        // Its last log lines become the termination message, which the
+        // operator reads for the status (pod_failures).
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         image: Some(image.to_owned()),
         args: Some(vec![
             "copy".to_owned(),
