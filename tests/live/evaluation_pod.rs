@@ -22,10 +22,11 @@ use std::time::Duration;
 
 use evaluationtask_support::task::*;
 use evaluationtask_support::*;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
-use kube::api::{Api, ListParams, LogParams};
+use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::json;
 use support::operator::install_crds;
 use support::procs::required_env;
@@ -221,6 +222,11 @@ async fn the_cronjob_and_the_single_trace_job_evaluate_in_pods_on_the_real_node(
         "kubectl get evaltask shows no correctness score: {header}\n{row}"
     );
 
+    // The evaluator's sandbox: the CronJob's own pod template, its command
+    // replaced by a check (the image has python3): `/` is read-only, `/tmp`
+    // writable, the uid the declared one.
+    sandbox_of_the_evaluator(&client, &ns.name, "online").await;
+
     // Single traces: a Job, once.
     let one = posted.iter().next().unwrap().clone();
     create_task(
@@ -249,4 +255,55 @@ async fn the_cronjob_and_the_single_trace_job_evaluate_in_pods_on_the_real_node(
     for (pod, log) in &pods {
         assert_ran_in_pod(pod, log, &token);
     }
+}
+
+async fn sandbox_of_the_evaluator(client: &Client, namespace: &str, task: &str) {
+    let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), namespace);
+    let cronjob = cronjobs.get(&format!("{task}-eval")).await.unwrap();
+    let mut template = cronjob.spec.unwrap().job_template.spec.unwrap().template;
+    let spec = template.spec.as_mut().unwrap();
+    let declared = spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.run_as_user)
+        .expect("the evaluator pod declares its uid");
+    spec.containers[0].command = Some(
+        [
+            "python3",
+            "-c",
+            "import os\ntry:\n    open('/written', 'w')\n    print('root writable')\nexcept OSError:\n    print('root read-only')\nopen('/tmp/written', 'w').write('x')\nprint('tmp writable')\nprint('uid', os.getuid())",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    );
+    spec.containers[0].args = None;
+    let mut pod = Pod {
+        metadata: template.metadata.unwrap_or_default(),
+        spec: template.spec,
+        status: None,
+    };
+    pod.metadata.name = Some("evaluator-sandbox".to_owned());
+    pod.metadata.labels.get_or_insert_default().insert(
+        "traceval.dev/evaluationtask".to_owned(),
+        "sandbox-check".to_owned(),
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("the evaluator's pod spec is admitted under `restricted`");
+    let phase = poll("the sandbox check pod to finish", RUN_DEADLINE, || async {
+        let phase = pods.get("evaluator-sandbox").await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .await;
+    let log = pods
+        .logs("evaluator-sandbox", &LogParams::default())
+        .await
+        .unwrap_or_default();
+    assert_eq!(phase, "Succeeded", "{log}");
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["root read-only", "tmp writable", &format!("uid {declared}")],
+        "inside the evaluator container"
+    );
 }

@@ -153,10 +153,6 @@ async fn a_killed_run_and_its_rerun_record_every_sampled_trace_once() {
         "the rerun evaluates exactly what was not recorded"
     );
 
-    eprintln!(
-        "DEBUG {}",
-        serde_json::to_string_pretty(&status(&client, &ns.name, "kill").await).unwrap()
-    );
     let done = phase(&client, &ns.name, "kill", EvaluationPhase::Completed).await;
     assert_eq!(
         counts(&done),
