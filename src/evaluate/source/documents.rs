@@ -1,4 +1,4 @@
-//! Reading OTLP/JSON documents one at a time: JSON lines, a single
+//! Reading trace documents (any format of [`otlp::envelope`]) one at a time: JSON lines, a single
 //! (pretty-printed) document, or documents concatenated on a line.
 //!
 //! Lines are read into one reused buffer and parsed with
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{SourceError, malformed};
+use crate::evaluate::trace::otlp::envelope::resource_spans_of;
 use crate::evaluate::trace::otlp::{self, Envelope, ResourceSpans, normalise_id};
 
 /// One document, read as well as it could be.
@@ -211,10 +212,7 @@ fn salvage(bytes: &[u8], position: &Position<'_>, error: &serde_json::Error) -> 
             ..Parsed::default()
         };
     };
-    let list = value
-        .get("resourceSpans")
-        .or_else(|| value.get("result").and_then(|r| r.get("resourceSpans")));
-    let Some(Value::Array(list)) = list else {
+    let Some(list) = resource_spans_of(&value) else {
         return Parsed {
             unattributed: vec![whole],
             ..Parsed::default()
@@ -234,9 +232,14 @@ fn salvage(bytes: &[u8], position: &Position<'_>, error: &serde_json::Error) -> 
             Some(r) => Option::<otlp::Resource>::deserialize(r).map_err(|e| e.to_string()),
         };
         let mut spans = Vec::new();
-        let scopes = resource_spans
-            .get("scopeSpans")
-            .or_else(|| resource_spans.get("instrumentationLibrarySpans"));
+        let scopes = [
+            "scopeSpans",
+            "scope_spans",
+            "instrumentationLibrarySpans",
+            "instrumentation_library_spans",
+        ]
+        .iter()
+        .find_map(|key| resource_spans.get(*key));
         for scope in scopes.and_then(Value::as_array).into_iter().flatten() {
             for span in scope
                 .get("spans")
@@ -253,6 +256,7 @@ fn salvage(bytes: &[u8], position: &Position<'_>, error: &serde_json::Error) -> 
                     Err(reason) => {
                         let trace_id = span
                             .get("traceId")
+                            .or_else(|| span.get("trace_id"))
                             .and_then(Value::as_str)
                             .and_then(|id| normalise_id(id, 16).ok());
                         match trace_id {
@@ -260,6 +264,7 @@ fn salvage(bytes: &[u8], position: &Position<'_>, error: &serde_json::Error) -> 
                                 trace_id,
                                 start_time_unix_nano: span
                                     .get("startTimeUnixNano")
+                                    .or_else(|| span.get("start_time_unix_nano"))
                                     .and_then(|t| otlp::Nanos::deserialize(t).ok())
                                     .map(|n| n.0),
                                 reason: format!("{where_}: unreadable span: {reason}"),
