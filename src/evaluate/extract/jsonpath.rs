@@ -43,8 +43,13 @@ impl Path {
             )
         })?;
         let query = parsed.map_err(|e| {
+            let hint = if jsonpath.contains('-') {
+                "; a key with characters other than letters, digits and _ is written in brackets, e.g. attributes['x-request-id']"
+            } else {
+                ""
+            };
             format!(
-                "{text:?} is not a valid path (as JSONPath {jsonpath:?}: {} at position {})",
+                "{text:?} is not a valid path (as JSONPath {jsonpath:?}: {} at position {}){hint}",
                 e.message(),
                 e.position()
             )
@@ -172,7 +177,24 @@ pub fn to_jsonpath(dotted: &str) -> String {
     indices_from_numeric_segments(&rooted)
 }
 
-/// Rewrites `.123` (outside brackets and quotes) to `[123]`.
+/// The dotted segment at the start of `rest` when it must be written in
+/// brackets: a name made of letters, digits and `_` plus at least one of
+/// the other characters attribute keys use (`-`, `:`, `/`, `+`, `~`, `#`:
+/// `x-request-id`, `db.system:v2`). Any other character leaves the segment
+/// to the JSONPath parser (and its error).
+fn bracketable(rest: &[char]) -> Option<String> {
+    let name: String = rest
+        .iter()
+        .take_while(|c| **c != '.' && **c != '[')
+        .collect();
+    let shorthand = |c: char| c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii();
+    let extra = |c: char| matches!(c, '-' | ':' | '/' | '+' | '~' | '#');
+    let allowed = name.chars().all(|c| shorthand(c) || extra(c));
+    (allowed && name.chars().any(extra)).then_some(name)
+}
+
+/// Rewrites `.123` (outside brackets and quotes) to `[123]`, and `.x-y`
+/// to `['x-y']`.
 fn indices_from_numeric_segments(path: &str) -> String {
     let chars: Vec<char> = path.chars().collect();
     let mut out = String::with_capacity(path.len() + 8);
@@ -205,6 +227,18 @@ fn indices_from_numeric_segments(path: &str) -> String {
                 ']' | ')' => {
                     depth = depth.saturating_sub(1);
                     out.push(c);
+                }
+                '.' if depth == 0 && bracketable(&chars[i + 1..]).is_some() => {
+                    let name: String = bracketable(&chars[i + 1..]).unwrap_or_default();
+                    if out.ends_with('.') {
+                        // `..name`: a descendant segment keeps its dots.
+                        out.push('.');
+                    }
+                    out.push_str("['");
+                    out.push_str(&name);
+                    out.push_str("']");
+                    i += 1 + name.chars().count();
+                    continue;
                 }
                 '.' if depth == 0 && chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
                     let digits: String = chars[i + 1..]
@@ -303,6 +337,18 @@ mod tests {
             "$.a.0b",
             "not a pure index: left to the parser"
         );
+        assert_eq!(
+            to_jsonpath("attributes.x-request-id"),
+            "$.attributes['x-request-id']"
+        );
+        assert_eq!(to_jsonpath("a.b-c.d:e.0"), "$.a['b-c']['d:e'][0]");
+        assert_eq!(
+            to_jsonpath("$..x-y"),
+            "$..x-y",
+            "a $-rooted path is left alone"
+        );
+        assert_eq!(to_jsonpath("a..x-y"), "$.a..['x-y']");
+        assert_eq!(to_jsonpath("a.*"), "$.a.*");
     }
 
     #[test]
