@@ -4,6 +4,8 @@
 //! (results, counts, watermark). Every field is optional so that each writer
 //! applies only its own.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -199,6 +201,10 @@ pub struct TraceCounts {
     /// extraction looks for.
     #[serde(default)]
     pub skipped: u64,
+    /// Skipped and failed traces by reason (`not sampled`, `no span matches
+    /// "kind:LLM"`, `unreadable spans`, `judge error`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_evaluated: BTreeMap<String, u64>,
 }
 
 /// Judge requests and token usage.

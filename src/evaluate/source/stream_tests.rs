@@ -175,3 +175,19 @@ fn errors_are_positioned_in_the_input() {
     assert_eq!(*line, 3);
     assert!(*column > 20, "after the first document: {column}");
 }
+
+#[test]
+fn spans_that_come_after_their_trace_was_handed_on_are_marked_continued() {
+    let mut text = doc(&[span(A, "0000000000000001", "q")]) + "\n";
+    for i in 0..HOLD_DOCUMENTS {
+        text += &doc(&[span(B, &format!("{:016x}", i + 2), "q")]);
+        text += "\n";
+    }
+    text += &doc(&[span(A, "00000000000000ff", "late")]);
+    let (traces, _) = stream(&text, Unattributed::Fail).unwrap();
+    let parts: Vec<(&str, bool)> = traces
+        .iter()
+        .map(|t| (t.trace_id.as_str(), t.continued))
+        .collect();
+    assert_eq!(parts, [(A, false), (B, false), (A, true)]);
+}
