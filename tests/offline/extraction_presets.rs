@@ -199,3 +199,56 @@ async fn evaluate_records_which_span_an_ambiguous_answer_came_from() {
         );
     }
 }
+
+/// `extract --suggest` on `file`: its stdout.
+fn suggestion(file: &str) -> String {
+    let out = traceval(&[
+        "extract",
+        "--suggest",
+        "--traces",
+        fixture(file).to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn suggest_prints_settings_that_find_what_was_exchanged() {
+    for (file, scenario, preset) in [
+        ("langchain.jaeger-v1.json", "langchain", "openinference"),
+        ("openai-v2.otlp.json", "openai-v2", "otel-genai"),
+        ("dashscope.otlp.json", "dashscope", "otel-genai"),
+    ] {
+        let text = suggestion(file);
+        assert!(
+            text.contains(&format!("    preset: {preset}\n")),
+            "{file}: {text}"
+        );
+        // Pasted into a task (under its own `extraction:` line), it finds the same.
+        let settings: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#') && l.trim() != "extraction:")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let dir = workdir(&format!("suggest-{scenario}"));
+        let t = task(&dir, &settings, LISTED);
+        assert_eq!(
+            extract(&t, &fixture(file), false),
+            expected(scenario),
+            "{file}: {text}"
+        );
+    }
+    let dir = workdir("suggest-nothing");
+    let empty = dir.join("health.json");
+    std::fs::write(&empty, r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7b65372b1d5857d","name":"GET /healthz"}]}]}]}"#).unwrap();
+    let out = traceval(&["extract", "--suggest", "--traces", empty.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("no preset finds") && text.contains("--spans"),
+        "{text}"
+    );
+}

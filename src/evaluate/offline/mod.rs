@@ -3,6 +3,8 @@
 //! and exit codes (2 for bad input, 1 for a failed run; see
 //! [`super::error`]). The arguments are in [`super::args`].
 
+mod suggest;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
@@ -65,7 +67,10 @@ pub fn run_evaluate(args: &EvaluateArgs) -> u8 {
 /// stay (with one trace per line, none is written before the fourth line
 /// after it has parsed).
 pub fn extract(args: &ExtractArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let task = task::load(&args.task).map_err(|e| CliError::Input(e.to_string()))?;
+    let Some(task_path) = &args.task else {
+        return suggest::suggest(&args.traces, out);
+    };
+    let task = task::load(task_path).map_err(|e| CliError::Input(e.to_string()))?;
     let extractor =
         Extractor::new(&task.spec.extraction).map_err(|e| CliError::Input(e.to_string()))?;
     let mut write_failure: Option<std::io::Error> = None;
