@@ -9,6 +9,7 @@
 //! contexts from all matching spans in start order.
 
 pub mod choice;
+pub mod dotted;
 pub mod jsonpath;
 pub mod preset;
 pub mod pyrepr;
