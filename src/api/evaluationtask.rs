@@ -18,7 +18,7 @@ pub use self::judge::{JudgeProvider, JudgeSpec};
 pub use self::status::{
     EvaluationCondition, EvaluationConditionReason, EvaluationConditionType, EvaluationPhase,
     EvaluationTaskStatus, JudgeUsage, MAX_RECENT_RESULTS, MetricCounts, PerformanceSummary, Scores,
-    TraceCounts, TraceListProgress, TraceResultSummary, TrafficTotals,
+    SpanChoice, SpanChoices, TraceCounts, TraceListProgress, TraceResultSummary, TrafficTotals,
 };
 pub use self::validate::validate;
 pub use super::tracedservice::SecretKeyRef;

@@ -68,6 +68,7 @@ impl Ledger {
                     .as_ref()
                     .map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),
                 link,
+                choices: result.choices.clone(),
                 evaluated_at: Some(Time(now)),
             },
         );
@@ -208,6 +209,33 @@ mod tests {
         );
         assert_eq!(status.phase, None, "operator fields are left alone");
         assert!(status.conditions.is_empty());
+    }
+
+    #[test]
+    fn the_span_an_ambiguous_answer_came_from_is_kept_in_status() {
+        let mut r = result("a", Some(1.0), None);
+        r.choices.answer = Some(Box::new(crate::api::evaluationtask::SpanChoice {
+            span_id: "0e635a9521d4b14a".into(),
+            span_name: "RunnableSequence".into(),
+            depth: 0,
+            matching: 2,
+            distinct_values: 2,
+            rule: crate::evaluate::extract::choice::ANSWER_RULE.into(),
+        }));
+        let mut ledger = Ledger::default();
+        ledger.record(&r, None, Timestamp::UNIX_EPOCH);
+        let status = ledger.status(&JudgeUsage::default());
+        let kept = status.recent_results[0].choices.answer.as_ref().unwrap();
+        assert_eq!(
+            (kept.span_id.as_str(), kept.matching),
+            ("0e635a9521d4b14a", 2)
+        );
+        let round_trip: EvaluationTaskStatus =
+            serde_json::from_value(serde_json::to_value(&status).unwrap()).unwrap();
+        assert_eq!(
+            round_trip.recent_results[0].choices,
+            status.recent_results[0].choices
+        );
     }
 
     #[test]

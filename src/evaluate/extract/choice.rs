@@ -14,8 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use serde::Serialize;
-
+use crate::api::evaluationtask::{SpanChoice, SpanChoices};
 use crate::evaluate::trace::{Span, Trace};
 
 /// The rule of the module documentation, as shown in a [`Choice`].
@@ -23,41 +22,11 @@ pub const QUERY_RULE: &str = "the shallowest matching span, the earliest of thos
 /// See [`QUERY_RULE`].
 pub const ANSWER_RULE: &str = "the shallowest matching span, the latest of those";
 
-/// The span a value was taken from, when matching spans disagreed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Choice {
-    /// The span taken.
-    pub span_id: String,
-    /// Its name.
-    pub span_name: String,
-    /// Its ancestors within the trace (0: a root).
-    pub depth: usize,
-    /// Spans that matched the selector.
-    pub matching: usize,
-    /// Distinct values among them.
-    pub distinct_values: usize,
-    /// Why this span: [`QUERY_RULE`] or [`ANSWER_RULE`].
-    pub rule: &'static str,
-}
-
-/// The choices made for one trace; empty when no value was ambiguous.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Choices {
-    /// The query's span.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub query: Option<Box<Choice>>,
-    /// The answer's span.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub answer: Option<Box<Choice>>,
-}
-
-impl Choices {
-    /// Whether nothing was ambiguous.
-    pub fn is_empty(&self) -> bool {
-        self.query.is_none() && self.answer.is_none()
-    }
-}
+/// The span a value was taken from, when matching spans disagreed (the
+/// API's type: the in-cluster run keeps it in status).
+pub type Choice = SpanChoice;
+/// The choices made for one trace.
+pub type Choices = SpanChoices;
 
 /// A trace's spans in start order, with span IDs and depths computed on
 /// first use (most traces never need them).
@@ -142,10 +111,10 @@ pub fn pick(
         Box::new(Choice {
             span_id: span.span_id.clone(),
             span_name: span.name.clone(),
-            depth: *depth,
-            matching: matching.len(),
-            distinct_values: distinct.len(),
-            rule: if latest { ANSWER_RULE } else { QUERY_RULE },
+            depth: *depth as u64,
+            matching: matching.len() as u64,
+            distinct_values: distinct.len() as u64,
+            rule: if latest { ANSWER_RULE } else { QUERY_RULE }.to_owned(),
         })
     });
     Some((first.clone(), choice))
