@@ -24,7 +24,7 @@ pub const HOLD_DOCUMENTS: u64 = 4;
 pub const MAX_PENDING_SPANS: usize = 200_000;
 /// Trace IDs handed on that are remembered, to mark a later part of one as
 /// [`Trace::continued`] (a bounded memory: late spans come soon or never).
-pub const REMEMBERED_TRACES: usize = 65_536;
+pub const REMEMBERED_TRACES: usize = 16_384;
 
 /// What to do with input that cannot be tied to a trace (not JSON, a span
 /// without a readable trace ID).
