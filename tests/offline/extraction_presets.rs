@@ -252,3 +252,54 @@ fn suggest_prints_settings_that_find_what_was_exchanged() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_split_trace_is_counted_as_such() {
+    let judge = JudgeStandIn::start(Faults::default()).await;
+    let dir = workdir("reasons-split");
+    let span = |trace: char, id: u32, name: &str, attrs: &str| {
+        format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"{}","spanId":"{id:016x}","name":"{name}","startTimeUnixNano":"1780000000000000000","attributes":[{attrs}]}}]}}]}}]}}"#,
+            trace.to_string().repeat(32)
+        )
+    };
+    let qa = r#"{"key":"input.value","value":{"stringValue":"capital of china"}},{"key":"output.value","value":{"stringValue":"Beijing"}}"#;
+    let mut docs = vec![span('a', 1, "LLM", qa)];
+    for (i, t) in ['b', 'c', 'd', 'e'].into_iter().enumerate() {
+        docs.push(span(t, 10 + i as u32, "GET /healthz", ""));
+    }
+    // Five documents later: handed on as a second part of trace a.
+    docs.push(span('a', 2, "late", ""));
+    let file = dir.join("split.jsonl");
+    std::fs::write(&file, docs.join("\n")).unwrap();
+    let rules = "    query: {spanName: LLM, jsonPathInSpan: attributes.input.value}\n    answer: {spanName: LLM, jsonPathInSpan: attributes.output.value}\n";
+    let t = task(&dir, rules, ALL_OF_2026);
+    let (t, judge_url) = (t.to_str().unwrap().to_owned(), judge.url.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        traceval(&[
+            "evaluate",
+            "--task",
+            &t,
+            "--traces",
+            file.to_str().unwrap(),
+            "--judge-url",
+            &judge_url,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = lines(&out.stdout).pop().unwrap();
+    assert_eq!(summary["evaluated"], json!(1), "{summary}");
+    assert_eq!(
+        summary["notEvaluated"],
+        json!({
+            "no span matches \"LLM\"": 4,
+            "split trace: spans that arrived after the rest of the trace had been handed on": 1
+        })
+    );
+}

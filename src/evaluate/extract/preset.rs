@@ -127,10 +127,17 @@ pub fn rules(preset: ExtractionPreset) -> PresetRules {
             ],
             context: Some(openinference_documents()),
         },
+        // Retrieval spans (`gen_ai.operation.name=retrieval`) record
+        // `gen_ai.retrieval.documents` as JSON or structured; `content` is
+        // optional in the conventions (`id` and `score` are not).
         ExtractionPreset::OtelGenAi => PresetRules {
             query: otel_genai_query(),
             answer: otel_genai_answer(),
-            context: None,
+            context: Some(vec![rule(
+                "kind:RETRIEVER",
+                "attributes.gen_ai.retrieval.documents",
+                Some("[*].content"),
+            )]),
         },
         // Traceloop's LLM spans: the OTel GenAI JSON messages (current
         // releases) or indexed `gen_ai.prompt` / `gen_ai.completion` (older

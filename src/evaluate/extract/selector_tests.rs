@@ -311,6 +311,43 @@ fn otel_genai_preset_reads_every_message_form() {
 }
 
 #[test]
+fn otel_genai_preset_reads_retrieval_documents() {
+    let t = trace(vec![
+        span(
+            1,
+            None,
+            "retrieval kb",
+            10,
+            vec![
+                attr("gen_ai.operation.name", "retrieval"),
+                attr(
+                    "gen_ai.retrieval.documents",
+                    r#"[{"id":"d1","score":0.9,"content":"Paris is in France."},{"id":"d2","score":0.5,"content":"Lyon too."}]"#,
+                ),
+            ],
+        ),
+        span(
+            2,
+            None,
+            "chat",
+            20,
+            vec![
+                attr("gen_ai.operation.name", "chat"),
+                attr("gen_ai.prompt.0.role", "user"),
+                attr("gen_ai.prompt.0.content", "q"),
+                attr("gen_ai.completion.0.content", "a"),
+            ],
+        ),
+    ]);
+    let e = Extractor::new(&ExtractionSpec {
+        preset: Some(ExtractionPreset::OtelGenAi),
+        ..ExtractionSpec::default()
+    })
+    .unwrap();
+    assert_eq!(e.extract(&t).contexts, ["Paris is in France.", "Lyon too."]);
+}
+
+#[test]
 fn explicit_rules_override_a_preset_field_by_field() {
     let t = trace(vec![span(
         1,
