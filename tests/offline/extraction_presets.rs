@@ -31,6 +31,11 @@ fn openinference_preset_on_a_langchain_rag_chain() {
 }
 
 #[test]
+fn openinference_preset_on_a_llamaindex_query_engine() {
+    preset_finds_what_was_exchanged("openinference", "llamaindex.otlp.json", "llamaindex");
+}
+
+#[test]
 fn otel_genai_preset_on_openai_v2_spans() {
     preset_finds_what_was_exchanged("otel-genai", "openai-v2.otlp.json", "openai-v2");
 }
