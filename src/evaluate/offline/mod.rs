@@ -88,6 +88,7 @@ pub fn extract(args: &ExtractArgs, out: &mut dyn Write) -> Result<(), CliError> 
         let found = extractor.extract(&trace);
         let mut line = ExtractLine::from(&found);
         line.error = reason.as_deref();
+        line.missing = found.missing(&extractor);
         for (field, choice) in [
             ("query", &found.choices.query),
             ("answer", &found.choices.answer),

@@ -2,7 +2,8 @@
 //!
 //! - `traceval extract`: one line per trace,
 //!   `{"traceId","query","answer","contexts"}` (and `"error"` when spans of
-//!   the trace could not be read).
+//!   the trace could not be read, `"missing"` saying why query or answer is
+//!   `null`, `"choices"` when matching spans disagreed).
 //! - `traceval evaluate`: one line per evaluated or failed trace,
 //!   `{"traceId","query","answer","contexts","scores":{...},"error"}`
 //!   (see [`TraceResult`]), then the summary
@@ -41,6 +42,10 @@ pub struct ExtractLine<'a> {
     /// Why the trace is incomplete (spans that could not be read); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// Why query or answer is `null` (no span matches the selector, or the
+    /// path found nothing in the matching spans); absent when both were found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 impl<'a> From<&'a Extracted> for ExtractLine<'a> {
@@ -52,6 +57,7 @@ impl<'a> From<&'a Extracted> for ExtractLine<'a> {
             contexts: &e.contexts,
             choices: &e.choices,
             error: None,
+            missing: None,
         }
     }
 }
