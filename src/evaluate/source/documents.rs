@@ -112,7 +112,17 @@ pub fn read_documents<R: BufRead>(
                 unattributed: vec![position.error(&e)],
                 ..Parsed::default()
             })?,
-            Err(e) => on_document(salvage(&buffer, &position, &e))?,
+            Err(e) => {
+                // A wrong value stops serde before the document's end: read
+                // the rest of a multi-line document before reading it span
+                // by span.
+                let whole = serde_json::from_slice::<serde::de::IgnoredAny>(&buffer);
+                if !at_end && whole.is_err_and(|w| w.is_eof()) {
+                    retry_at = buffer.len() * 2;
+                    continue;
+                }
+                on_document(salvage(&buffer, &position, &e))?
+            }
         }
         line += buffer.iter().filter(|b| **b == b'\n').count();
         column = 0;

@@ -191,3 +191,25 @@ fn spans_that_come_after_their_trace_was_handed_on_are_marked_continued() {
         .collect();
     assert_eq!(parts, [(A, false), (B, false), (A, true)]);
 }
+
+#[test]
+fn a_bad_span_in_a_pretty_printed_document_marks_its_trace_only() {
+    let missing_id = r#"{"traceId":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","name":"retrieve"}"#;
+    let value: serde_json::Value = serde_json::from_str(&doc(&[
+        span(A, "0000000000000001", "q"),
+        missing_id.to_owned(),
+    ]))
+    .unwrap();
+    let pretty = serde_json::to_string_pretty(&value).unwrap();
+    let (traces, skipped) = stream(&pretty, Unattributed::Fail).unwrap();
+    assert_eq!(skipped.unattributed, 0);
+    assert_eq!(traces.len(), 1);
+    assert_eq!(traces[0].spans.len(), 1, "the good span is kept");
+    assert!(
+        traces[0]
+            .unreadable_reason()
+            .is_some_and(|r| r.contains("spanId")),
+        "{:?}",
+        traces[0].unreadable
+    );
+}
