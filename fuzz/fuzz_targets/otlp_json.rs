@@ -25,12 +25,13 @@ fn rule(span: &str, path: &str, value: Option<&str>) -> ExtractionRule {
 
 static EXTRACTOR: LazyLock<Extractor> = LazyLock::new(|| {
     let spec = ExtractionSpec {
-        query: rule(
+        preset: None,
+        query: Some(rule(
             "kind:LLM",
             "attributes.input.value",
             Some("messages[0].content"),
-        ),
-        answer: rule("LLM", "$.attributes['output.value']", None),
+        )),
+        answer: Some(rule("LLM", "$.attributes['output.value']", None)),
         context: Some(rule(
             "retrieve",
             "attributes.retrieval.documents[*].document.content",

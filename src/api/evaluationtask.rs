@@ -18,7 +18,7 @@ pub use self::judge::{JudgeProvider, JudgeSpec};
 pub use self::status::{
     EvaluationCondition, EvaluationConditionReason, EvaluationConditionType, EvaluationPhase,
     EvaluationTaskStatus, JudgeUsage, MAX_RECENT_RESULTS, MetricCounts, PerformanceSummary, Scores,
-    TraceCounts, TraceListProgress, TraceResultSummary, TrafficTotals,
+    SpanChoice, SpanChoices, TraceCounts, TraceListProgress, TraceResultSummary, TrafficTotals,
 };
 pub use self::validate::validate;
 pub use super::tracedservice::SecretKeyRef;
@@ -229,33 +229,93 @@ fn default_k() -> u32 {
     DEFAULT_RETRIEVAL_K
 }
 
-/// The seed's three extraction settings.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// The seed's three extraction settings, or a preset for an
+/// instrumentation with any of them overridden.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.preset) || (has(self.query) && has(self.answer))").message(
+    "extraction needs a preset, or both query and answer"
+))]
 pub struct ExtractionSpec {
-    /// The query (the app's input): from the earliest matching span.
+    /// Where query, answer and retrieved documents are for an
+    /// instrumentation (see the README's extraction section); `query`,
+    /// `answer` and `context` set here replace the preset's, field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<ExtractionPreset>,
+
+    /// The query (the app's input): from the shallowest matching span, the
+    /// earliest of those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("!self.jsonPathInSpan.contains('*') && (!has(self.jsonPathInSpanValue) || !self.jsonPathInSpanValue.contains('*'))")
         .message("query paths select one value: [*] and other wildcards are allowed only in context"))]
-    pub query: ExtractionRule,
+    pub query: Option<ExtractionRule>,
 
-    /// The answer (the app's output): from the latest matching span.
+    /// The answer (the app's output): from the shallowest matching span, the
+    /// latest of those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("!self.jsonPathInSpan.contains('*') && (!has(self.jsonPathInSpanValue) || !self.jsonPathInSpanValue.contains('*'))")
         .message("answer paths select one value: [*] and other wildcards are allowed only in context"))]
-    pub answer: ExtractionRule,
+    pub answer: Option<ExtractionRule>,
 
     /// The retrieved documents, in order: from all matching spans in start
-    /// order. Without it, faithfulness and retrieval metrics do not apply.
+    /// order. Without it (and without a preset that has one), faithfulness
+    /// and retrieval metrics do not apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<ExtractionRule>,
+}
+
+/// Extraction settings for an instrumentation.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtractionPreset {
+    /// OpenInference (Arize Phoenix; LangChain, LlamaIndex, OpenAI, ...):
+    /// `input.value` / `output.value`, `llm.input_messages`, `retrieval.documents`.
+    #[serde(rename = "openinference")]
+    OpenInference,
+    /// OTel GenAI semantic conventions (`opentelemetry-instrumentation-openai-v2`
+    /// and others): `gen_ai.input.messages` / `gen_ai.output.messages`, the
+    /// indexed `gen_ai.prompt` / `gen_ai.completion` attributes, and the
+    /// `gen_ai.user.message` / `gen_ai.choice` (or `gen_ai.content.*`) span events.
+    #[serde(rename = "otel-genai")]
+    OtelGenAi,
+    /// OpenLLMetry (Traceloop): `gen_ai.prompt.N.content` /
+    /// `gen_ai.completion.N.content`, `traceloop.entity.input` / `output`.
+    #[serde(rename = "openllmetry")]
+    OpenLlmetry,
+    /// The DashScope instrumentation the probe installs
+    /// (`loongsuite-instrumentation-dashscope`).
+    #[serde(rename = "dashscope")]
+    DashScope,
+}
+
+impl ExtractionPreset {
+    /// Every preset, in the order the suggester tries them.
+    pub const ALL: [Self; 4] = [
+        Self::OpenInference,
+        Self::OtelGenAi,
+        Self::OpenLlmetry,
+        Self::DashScope,
+    ];
+
+    /// The name written in a task.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenInference => "openinference",
+            Self::OtelGenAi => "otel-genai",
+            Self::OpenLlmetry => "openllmetry",
+            Self::DashScope => "dashscope",
+        }
+    }
 }
 
 /// Where one value is found in a trace.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtractionRule {
-    /// The span name (e.g. `LLM`, `retrieve`), or `kind:KIND` for spans whose
-    /// `openinference.span.kind` or `gen_ai.span.kind` is KIND (e.g.
-    /// `kind:RETRIEVER`); `name:NAME` names a span that starts with `kind:`.
+    /// The span name (e.g. `LLM`, `retrieve`); `kind:KIND` for spans of a
+    /// semantic kind (`openinference.span.kind`, `gen_ai.span.kind`, or
+    /// implied by `gen_ai.operation.name`: `kind:LLM` matches `chat`);
+    /// `root:` for the root span; `attr:KEY=VALUE` (or `attr:KEY`) for spans
+    /// with that attribute; `name:NAME` for a name that starts with a prefix.
     #[schemars(length(min = 1, max = 256))]
     pub span_name: String,
 

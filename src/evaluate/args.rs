@@ -9,16 +9,20 @@ use crate::api::evaluationtask::JudgeProvider;
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExtractArgs {
     /// EvaluationTask manifest whose `spec.extraction` is applied.
-    #[arg(long, value_name = "TASK.yaml")]
-    pub task: PathBuf,
-    /// OTLP/JSON traces: an ExportTraceServiceRequest, a Jaeger api_v3
-    /// response, or JSON lines of either.
+    #[arg(long, value_name = "TASK.yaml", required_unless_present = "suggest")]
+    pub task: Option<PathBuf>,
+    /// Trace data: OTLP/JSON (camelCase or snake_case, one document or JSON
+    /// lines), Jaeger api_v3 or v1/UI JSON, or Tempo's trace JSON.
     #[arg(long, value_name = "FILE")]
     pub traces: PathBuf,
     /// Print the normalised span objects the paths are evaluated on (one
     /// JSON line per span, attributes unflattened) instead of what they find.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "suggest")]
     pub spans: bool,
+    /// Print the `extraction:` settings (a preset) that find a query, an
+    /// answer and documents in these traces, ready to paste into a task.
+    #[arg(long, conflicts_with = "task")]
+    pub suggest: bool,
 }
 
 /// `traceval evaluate`: one evaluation run of a task, offline (`--task`)

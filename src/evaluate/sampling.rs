@@ -60,8 +60,10 @@ pub enum Policy {
 pub struct Selection {
     /// Picked traces, in input order.
     pub selected: Vec<Trace>,
-    /// Traces in the input that were not picked.
+    /// Traces in the input that were not picked (`outside_window` included).
     pub skipped: usize,
+    /// Of those, traces that started outside the window.
+    pub outside_window: usize,
 }
 
 impl Sampler {
@@ -126,6 +128,7 @@ impl Sampler {
         Picker {
             sampler: self,
             offered: 0,
+            outside: 0,
             kept: Vec::new(),
             best: HashMap::new(),
         }
@@ -143,6 +146,8 @@ impl Sampler {
 pub struct Picker<'s> {
     sampler: &'s Sampler,
     offered: usize,
+    /// Offered traces outside the window.
+    outside: usize,
     /// Probability policy: picked traces with their offer number.
     kept: Vec<(usize, Trace)>,
     /// Time-window policy: per bucket, the best (hash, ID) so far with its
@@ -156,6 +161,7 @@ impl Picker<'_> {
         let n = self.offered;
         self.offered += 1;
         if !self.sampler.in_window(&trace) {
+            self.outside += 1;
             return;
         }
         match self.sampler.policy {
@@ -188,6 +194,7 @@ impl Picker<'_> {
         kept.sort_by_key(|(n, _)| *n);
         Selection {
             skipped: self.offered - kept.len(),
+            outside_window: self.outside,
             selected: kept.into_iter().map(|(_, trace)| trace).collect(),
         }
     }
@@ -263,6 +270,13 @@ mod tests {
         let share = ten.selected.len() as f64 / 2000.0;
         assert!((0.07..0.13).contains(&share), "about 10%: {share}");
         assert_eq!(ten.skipped, 2000 - ten.selected.len());
+        assert_eq!(ten.outside_window, 0);
+        let late = Sampler::new(0, MINUTE / 2, Policy::Probability(1.0)).select(all.clone());
+        assert_eq!(
+            (late.selected.len(), late.skipped, late.outside_window),
+            (0, 2000, 2000),
+            "every trace starts at minute 1, after the window"
+        );
         assert_eq!(sample(1.0).selected.len(), 2000);
     }
 

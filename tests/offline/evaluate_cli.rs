@@ -69,10 +69,11 @@ async fn extract_reads_jaeger_json_lines_with_contexts() {
             "Bananas are yellow."
         ])
     );
-    // The health check: base64 IDs normalised, nothing found.
+    // The health check: base64 IDs normalised, nothing found, and why.
     assert_eq!(
         found[1],
-        json!({"traceId": "4bf92f3577b34da6a3ce929d0e0e4738", "query": null, "answer": null, "contexts": []})
+        json!({"traceId": "4bf92f3577b34da6a3ce929d0e0e4738", "query": null, "answer": null, "contexts": [],
+               "missing": "query: no span matches \"query\"; answer: no span matches \"kind:LLM\""})
     );
     assert_eq!(
         found[2]["answer"],

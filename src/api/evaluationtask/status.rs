@@ -4,6 +4,8 @@
 //! (results, counts, watermark). Every field is optional so that each writer
 //! applies only its own.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -199,6 +201,10 @@ pub struct TraceCounts {
     /// extraction looks for.
     #[serde(default)]
     pub skipped: u64,
+    /// Skipped and failed traces by reason (`not sampled`, `no span matches
+    /// "kind:LLM"`, `unreadable spans`, `judge error`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_evaluated: BTreeMap<String, u64>,
 }
 
 /// Judge requests and token usage.
@@ -242,9 +248,54 @@ pub struct TraceResultSummary {
     /// Where the trace can be seen in the trace UI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// The spans query and answer were taken from, when several matching
+    /// spans held differing values.
+    #[serde(default, skip_serializing_if = "SpanChoices::is_empty")]
+    pub choices: SpanChoices,
     /// When it was evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluated_at: Option<Time>,
+}
+
+/// The span a value was taken from when several spans matched its selector
+/// and held differing values (the rule: the shallowest matching span, then
+/// the earliest for the query and the latest for the answer).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SpanChoice {
+    /// The span taken (16 hex digits).
+    pub span_id: String,
+    /// Its name.
+    #[schemars(length(max = 256))]
+    pub span_name: String,
+    /// Its ancestors within the trace (0: a root).
+    pub depth: u64,
+    /// Spans that matched the selector.
+    pub matching: u64,
+    /// Distinct values among them.
+    pub distinct_values: u64,
+    /// Why this span, in words.
+    #[schemars(length(max = 256))]
+    pub rule: String,
+}
+
+/// The choices made for one trace's query and answer; empty when no value
+/// was ambiguous.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpanChoices {
+    /// The query's span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<Box<SpanChoice>>,
+    /// The answer's span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Box<SpanChoice>>,
+}
+
+impl SpanChoices {
+    /// Whether nothing was ambiguous.
+    pub fn is_empty(&self) -> bool {
+        self.query.is_none() && self.answer.is_none()
+    }
 }
 
 /// A kstatus-style condition of an EvaluationTask.

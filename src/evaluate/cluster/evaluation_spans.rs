@@ -229,6 +229,8 @@ mod tests {
                 ..Scores::default()
             },
             error: Some("faithfulness: judge down".into()),
+            choices: Default::default(),
+            failure: Some(crate::evaluate::scoring::reasons::JUDGE),
         };
         let span = exporter.span(
             None,

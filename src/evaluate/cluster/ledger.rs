@@ -11,8 +11,8 @@ use crate::api::evaluationtask::{
     EvaluationTaskStatus, JudgeUsage, MAX_RECENT_RESULTS, TraceCounts, TraceResultSummary,
     TrafficTotals,
 };
-use crate::evaluate::scoring::TraceResult;
 use crate::evaluate::scoring::retrieval::Totals;
+use crate::evaluate::scoring::{TraceResult, reasons};
 
 /// Longest error kept per result in status.
 const MAX_ERROR_CHARS: usize = 500;
@@ -52,6 +52,8 @@ impl Ledger {
         self.counts.sampled += 1;
         if result.failed() {
             self.counts.failed += 1;
+            let reason = result.failure.unwrap_or(reasons::JUDGE);
+            reasons::add(&mut self.counts.not_evaluated, reason, 1);
         } else {
             self.counts.evaluated += 1;
         }
@@ -66,6 +68,7 @@ impl Ledger {
                     .as_ref()
                     .map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),
                 link,
+                choices: result.choices.clone(),
                 evaluated_at: Some(Time(now)),
             },
         );
@@ -73,14 +76,16 @@ impl Ledger {
     }
 
     /// Records a sampled trace without the spans the extraction looks for.
-    pub fn record_unmatched(&mut self) {
+    pub fn record_unmatched(&mut self, reason: &str) {
         self.counts.sampled += 1;
         self.counts.skipped += 1;
+        reasons::add(&mut self.counts.not_evaluated, reason, 1);
     }
 
     /// Records a trace the sampling passed over.
     pub fn record_not_sampled(&mut self) {
         self.counts.skipped += 1;
+        reasons::add(&mut self.counts.not_evaluated, reasons::NOT_SAMPLED, 1);
     }
 
     /// Counts a trace of the window in the traffic totals.
@@ -135,6 +140,8 @@ mod tests {
                 ..Scores::default()
             },
             error: error.map(str::to_owned),
+            choices: Default::default(),
+            failure: error.map(|_| reasons::VALUE_NOT_FOUND),
         }
     }
 
@@ -160,7 +167,7 @@ mod tests {
             now,
         );
         second.record(&result("d", None, Some("no answer")), None, now);
-        second.record_unmatched();
+        second.record_unmatched("no span matches \"LLM\"");
         let status = second.status(&usage);
         let counts = status.counts.unwrap();
         assert_eq!(
@@ -171,6 +178,20 @@ mod tests {
                 counts.skipped
             ),
             (5, 3, 1, 2)
+        );
+        let why: Vec<(&str, u64)> = counts
+            .not_evaluated
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(
+            why,
+            [
+                ("no span matches \"LLM\"", 1),
+                ("not sampled", 1),
+                ("query or answer not found in the matching spans", 1)
+            ],
+            "every trace not evaluated, by reason"
         );
         let average = status.averages.unwrap().correctness.unwrap();
         assert!((average - 2.0 / 3.0).abs() < 1e-9, "{average}");
@@ -188,6 +209,33 @@ mod tests {
         );
         assert_eq!(status.phase, None, "operator fields are left alone");
         assert!(status.conditions.is_empty());
+    }
+
+    #[test]
+    fn the_span_an_ambiguous_answer_came_from_is_kept_in_status() {
+        let mut r = result("a", Some(1.0), None);
+        r.choices.answer = Some(Box::new(crate::api::evaluationtask::SpanChoice {
+            span_id: "0e635a9521d4b14a".into(),
+            span_name: "RunnableSequence".into(),
+            depth: 0,
+            matching: 2,
+            distinct_values: 2,
+            rule: crate::evaluate::extract::choice::ANSWER_RULE.into(),
+        }));
+        let mut ledger = Ledger::default();
+        ledger.record(&r, None, Timestamp::UNIX_EPOCH);
+        let status = ledger.status(&JudgeUsage::default());
+        let kept = status.recent_results[0].choices.answer.as_ref().unwrap();
+        assert_eq!(
+            (kept.span_id.as_str(), kept.matching),
+            ("0e635a9521d4b14a", 2)
+        );
+        let round_trip: EvaluationTaskStatus =
+            serde_json::from_value(serde_json::to_value(&status).unwrap()).unwrap();
+        assert_eq!(
+            round_trip.recent_results[0].choices,
+            status.recent_results[0].choices
+        );
     }
 
     #[test]

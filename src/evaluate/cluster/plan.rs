@@ -12,7 +12,7 @@ use super::{RunMode, Setup};
 use crate::api::evaluationtask::EvaluationTaskStatus;
 use crate::api::evaluationtask::progress::list_hash;
 use crate::evaluate::error::{CliError, source_error};
-use crate::evaluate::scoring::TraceResult;
+use crate::evaluate::scoring::{TraceResult, reasons};
 use crate::evaluate::source::TraceQuery;
 use crate::evaluate::trace::Trace;
 
@@ -137,12 +137,9 @@ pub async fn plan(
 
 /// The result of a listed trace the trace store does not have.
 pub fn not_found(trace_id: &str) -> TraceResult {
-    TraceResult {
-        trace_id: trace_id.to_owned(),
-        query: None,
-        answer: None,
-        contexts: Vec::new(),
-        scores: Default::default(),
-        error: Some("trace not found in the trace source".into()),
-    }
+    TraceResult::failed_with(
+        trace_id,
+        reasons::NOT_FOUND,
+        "trace not found in the trace source".into(),
+    )
 }

@@ -32,7 +32,7 @@ use crate::api::evaluationtask::{EvaluationTaskStatus, TraceListProgress};
 use crate::evaluate::error::{CliError, output_error};
 use crate::evaluate::scoring::report::write_line;
 use crate::evaluate::scoring::retrieval::Totals;
-use crate::evaluate::scoring::{JudgeContact, Outcome, Summary};
+use crate::evaluate::scoring::{JudgeContact, Outcome, Summary, reasons};
 
 /// Outcomes recorded between two status writes at most.
 pub const CHECKPOINT_RESULTS: usize = 25;
@@ -180,6 +180,7 @@ impl State<'_> {
             if !item.sampled {
                 self.ledger.record_not_sampled();
                 self.summary.skipped += 1;
+                reasons::add(&mut self.summary.not_evaluated, reasons::NOT_SAMPLED, 1);
             }
         }
         self.done = self.done.max(end);
@@ -194,9 +195,10 @@ impl State<'_> {
             self.ledger.record_traffic(&Traffic::of(trace));
         }
         match outcome {
-            Outcome::Skipped { .. } => {
-                self.ledger.record_unmatched();
+            Outcome::Skipped { reason, .. } => {
+                self.ledger.record_unmatched(&reason);
                 self.summary.skipped += 1;
+                reasons::add(&mut self.summary.not_evaluated, &reason, 1);
             }
             Outcome::Done(result) => {
                 let now = Timestamp::now();
@@ -205,6 +207,8 @@ impl State<'_> {
                 self.totals.add(&result.scores);
                 if result.failed() {
                     self.summary.failed += 1;
+                    let reason = result.failure.unwrap_or(reasons::JUDGE);
+                    reasons::add(&mut self.summary.not_evaluated, reason, 1);
                 } else {
                     self.summary.evaluated += 1;
                 }

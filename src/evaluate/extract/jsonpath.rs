@@ -2,16 +2,15 @@
 //! `attributes.retrieval.documents[*].document.content`) as RFC 9535
 //! JSONPath queries, evaluated with `serde_json_path`.
 //!
-//! A dotted path is turned into JSONPath by prefixing `$.` (`$` alone before
-//! a leading `[`); a path that already starts with `$` is taken as it is.
-//! A numeric dotted segment (`documents.0.content`) is read as an index
-//! (`documents[0].content`), since JSONPath's shorthand cannot start a name
-//! with a digit. Everything else is plain RFC 9535: bracket notation for odd
-//! keys (`attributes['gen_ai.prompt']`), `[*]`, filters.
+//! A dotted path is turned into JSONPath by [`super::dotted`] (numeric
+//! segments as indices, dashed names in brackets). Everything else is plain
+//! RFC 9535: bracket notation for odd keys (`attributes['gen_ai.prompt']`),
+//! `[*]`, filters.
 
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
+pub use super::dotted::to_jsonpath;
 use super::pyrepr;
 
 /// A compiled extraction path, keeping the text the user wrote for messages.
@@ -43,8 +42,13 @@ impl Path {
             )
         })?;
         let query = parsed.map_err(|e| {
+            let hint = if jsonpath.contains('-') {
+                "; a key with characters other than letters, digits and _ is written in brackets, e.g. attributes['x-request-id']"
+            } else {
+                ""
+            };
             format!(
-                "{text:?} is not a valid path (as JSONPath {jsonpath:?}: {} at position {})",
+                "{text:?} is not a valid path (as JSONPath {jsonpath:?}: {} at position {}){hint}",
                 e.message(),
                 e.position()
             )
@@ -159,76 +163,6 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// Converts the seed's dotted form to JSONPath (see the module documentation).
-pub fn to_jsonpath(dotted: &str) -> String {
-    if dotted.starts_with('$') {
-        return dotted.to_owned();
-    }
-    let rooted = if dotted.starts_with('[') || dotted.is_empty() {
-        format!("${dotted}")
-    } else {
-        format!("$.{dotted}")
-    };
-    indices_from_numeric_segments(&rooted)
-}
-
-/// Rewrites `.123` (outside brackets and quotes) to `[123]`.
-fn indices_from_numeric_segments(path: &str) -> String {
-    let chars: Vec<char> = path.chars().collect();
-    let mut out = String::with_capacity(path.len() + 8);
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match quote {
-            Some(q) => {
-                out.push(c);
-                if c == '\\' {
-                    if let Some(next) = chars.get(i + 1) {
-                        out.push(*next);
-                        i += 1;
-                    }
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '\'' | '"' => {
-                    quote = Some(c);
-                    out.push(c);
-                }
-                '[' | '(' => {
-                    depth += 1;
-                    out.push(c);
-                }
-                ']' | ')' => {
-                    depth = depth.saturating_sub(1);
-                    out.push(c);
-                }
-                '.' if depth == 0 && chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
-                    let digits: String = chars[i + 1..]
-                        .iter()
-                        .take_while(|c| c.is_ascii_digit())
-                        .collect();
-                    let end = i + 1 + digits.len();
-                    if chars.get(end).is_none_or(|c| *c == '.' || *c == '[') {
-                        out.push('[');
-                        out.push_str(&digits);
-                        out.push(']');
-                        i = end;
-                        continue;
-                    }
-                    out.push(c);
-                }
-                _ => out.push(c),
-            },
-        }
-        i += 1;
-    }
-    out
-}
-
 /// Whether `path` has a wildcard (`[*]`, `.*`) or a descendant segment
 /// (`..`, which selects at any depth) outside quoted names: the seed allows
 /// one only in the context path.
@@ -283,27 +217,6 @@ pub fn as_text(value: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn dotted_forms_become_jsonpath() {
-        assert_eq!(
-            to_jsonpath("attributes.input.value"),
-            "$.attributes.input.value"
-        );
-        assert_eq!(to_jsonpath("text[0]"), "$.text[0]");
-        assert_eq!(to_jsonpath("[0].x"), "$[0].x");
-        assert_eq!(to_jsonpath("$.a"), "$.a");
-        assert_eq!(
-            to_jsonpath("attributes.gen_ai.prompts.1.message.content"),
-            "$.attributes.gen_ai.prompts[1].message.content"
-        );
-        assert_eq!(to_jsonpath("a['x.0'].b.10"), "$.a['x.0'].b[10]");
-        assert_eq!(
-            to_jsonpath("a.0b"),
-            "$.a.0b",
-            "not a pure index: left to the parser"
-        );
-    }
 
     #[test]
     fn each_path_form_selects() {

@@ -1,25 +1,23 @@
-//! The seed's extraction settings applied to a trace: query from the
-//! earliest matching span, answer from the latest, contexts from all
-//! matching spans in start order.
+//! The extraction settings applied to a trace: each of query, answer and
+//! context is a list of rules tried in order (one rule from the task, or a
+//! preset's alternatives, [`preset`]); the first rule that finds something
+//! gives the value. A rule is a span selector ([`selector`]), a path in the
+//! span object and optionally a path inside the value found ([`jsonpath`]).
 //!
-//! A span selector (`spanName`) is one of:
-//! - `NAME` — spans whose name is exactly NAME (the seed's form);
-//! - `kind:KIND` — spans whose `openinference.span.kind` or
-//!   `gen_ai.span.kind` attribute equals KIND, ignoring case
-//!   (`kind:RETRIEVER`, `kind:LLM`);
-//! - `name:NAME` — spans named NAME, for a name that itself starts with `kind:`.
-//!
-//! "Earliest" and "latest" are by start time (then end time, then input
-//! order); spans where the path finds nothing are passed over, so the query
-//! is the first value found going forward and the answer the first found
-//! going backward.
+//! Query and answer come from one span each, chosen by [`choice`]: the
+//! shallowest matching span, then the earliest (query) or latest (answer);
+//! contexts from all matching spans in start order.
 
-use serde_json::Value;
-
+pub mod choice;
+pub mod dotted;
 pub mod jsonpath;
+pub mod preset;
 pub mod pyrepr;
+pub mod selector;
 
+use self::choice::{Choice, Choices, View, pick};
 use self::jsonpath::Path;
+pub use self::selector::SpanSelector;
 use super::trace::{Span, Trace};
 use crate::api::evaluationtask::{ExtractionRule, ExtractionSpec};
 
@@ -27,57 +25,10 @@ use crate::api::evaluationtask::{ExtractionRule, ExtractionSpec};
 #[derive(Debug, thiserror::Error)]
 #[error("extraction.{field}: {message}")]
 pub struct ExtractError {
-    /// `query`, `answer` or `context`.
+    /// `query`, `answer`, `context` or `preset`.
     pub field: &'static str,
     /// What is wrong.
     pub message: String,
-}
-
-/// Which spans a rule reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SpanSelector {
-    /// Spans with this exact name.
-    Name(String),
-    /// Spans whose semantic kind attribute is this (compared ignoring case).
-    Kind(String),
-}
-
-/// Attribute paths (in unflattened attributes) that hold a span's semantic kind.
-const KIND_ATTRIBUTES: [[&str; 3]; 2] = [
-    ["openinference", "span", "kind"],
-    ["gen_ai", "span", "kind"],
-];
-
-impl SpanSelector {
-    /// Reads the `spanName` syntax (see the module documentation).
-    pub fn parse(text: &str) -> Self {
-        if let Some(kind) = text.strip_prefix("kind:") {
-            Self::Kind(kind.trim().to_owned())
-        } else if let Some(name) = text.strip_prefix("name:") {
-            Self::Name(name.to_owned())
-        } else {
-            Self::Name(text.to_owned())
-        }
-    }
-
-    /// Whether `span` is selected.
-    pub fn matches(&self, span: &Span) -> bool {
-        match self {
-            Self::Name(name) => span.name == *name,
-            Self::Kind(kind) => KIND_ATTRIBUTES.iter().any(|path| {
-                let attributes = span.attributes();
-                let mut nested = attributes.get(path[0]);
-                for key in &path[1..] {
-                    nested = nested.and_then(|v| v.get(key));
-                }
-                let flat = attributes.get(&path.join("."));
-                nested
-                    .or(flat)
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| v.eq_ignore_ascii_case(kind))
-            }),
-        }
-    }
 }
 
 /// One compiled extraction setting.
@@ -110,7 +61,7 @@ impl Rule {
             }
         }
         Ok(Self {
-            selector: SpanSelector::parse(&rule.span_name),
+            selector: SpanSelector::parse(&rule.span_name).map_err(error)?,
             path: Path::parse(&rule.json_path_in_span).map_err(error)?,
             value_path: rule
                 .json_path_in_span_value
@@ -142,6 +93,100 @@ impl Rule {
         }
         out
     }
+
+    fn first_value(&self, span: &Span) -> Option<String> {
+        self.values(span).into_iter().next()
+    }
+
+    fn describe(&self) -> String {
+        let paths = match &self.value_path {
+            Some(v) => format!("{:?} then {:?}", self.path.as_str(), v.as_str()),
+            None => format!("{:?}", self.path.as_str()),
+        };
+        format!("{} {paths}", self.selector.text())
+    }
+
+    fn matching<'t>(&self, view: &View<'t>) -> Vec<&'t Span> {
+        let in_trace = |id: &str| view.contains(id);
+        view.ordered
+            .iter()
+            .copied()
+            .filter(|s| self.selector.matches(s, &in_trace))
+            .collect()
+    }
+}
+
+/// The rules of one field, tried in order.
+#[derive(Debug, Clone)]
+struct Field {
+    rules: Vec<Rule>,
+}
+
+impl Field {
+    fn compile(
+        field: &'static str,
+        explicit: Option<&ExtractionRule>,
+        preset: Option<Vec<ExtractionRule>>,
+        single: bool,
+    ) -> Result<Option<Self>, ExtractError> {
+        let rules = match (explicit, preset) {
+            (Some(rule), _) => vec![Rule::compile(field, rule, single)?],
+            (None, Some(rules)) => rules
+                .iter()
+                .map(|r| Rule::compile(field, r, single))
+                .collect::<Result<_, _>>()?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(Self { rules }))
+    }
+
+    /// One value (query: `latest` false; answer: true), whether any span
+    /// matched, and the choice when matching spans disagreed.
+    fn single(&self, view: &View<'_>, latest: bool) -> (Option<String>, bool, Option<Box<Choice>>) {
+        let mut span_found = false;
+        for rule in &self.rules {
+            let matching = rule.matching(view);
+            if matching.is_empty() {
+                continue;
+            }
+            span_found = true;
+            if let Some((value, choice)) = pick(view, &matching, latest, |s| rule.first_value(s)) {
+                return (Some(value), true, choice);
+            }
+        }
+        (None, span_found, None)
+    }
+
+    /// All values of the first rule that finds any, in start order.
+    fn all(&self, view: &View<'_>) -> Vec<String> {
+        for rule in &self.rules {
+            let found: Vec<String> = rule
+                .matching(view)
+                .into_iter()
+                .flat_map(|s| rule.values(s))
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+        }
+        Vec::new()
+    }
+
+    fn describe(&self) -> String {
+        let rules: Vec<String> = self.rules.iter().map(Rule::describe).collect();
+        rules.join(" or ")
+    }
+
+    fn selectors(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for rule in &self.rules {
+            let text = rule.selector.text();
+            if !out.contains(&text) {
+                out.push(text);
+            }
+        }
+        out
+    }
 }
 
 /// What extraction found in one trace.
@@ -159,13 +204,15 @@ pub struct Extracted {
     pub query_span_found: bool,
     /// Whether any span matched the answer selector.
     pub answer_span_found: bool,
+    /// Which spans query and answer came from, where matching spans disagreed.
+    pub choices: Choices,
 }
 
 impl Extracted {
     /// Why query or answer is missing, for a failed trace; `None` when both were found.
     pub fn missing(&self, extractor: &Extractor) -> Option<String> {
         let mut reasons = Vec::new();
-        for (name, value, span_found, rule) in [
+        for (name, value, span_found, field) in [
             (
                 "query",
                 &self.query,
@@ -185,51 +232,48 @@ impl Extracted {
             reasons.push(if span_found {
                 format!(
                     "{name}: {} found nothing in the matching spans",
-                    rule.describe()
+                    field.describe()
                 )
             } else {
-                format!("{name}: no span matches {:?}", rule.selector_text())
+                format!("{name}: no span matches {}", quoted(&field.selectors()))
             });
         }
         (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 }
 
-impl Rule {
-    fn describe(&self) -> String {
-        match &self.value_path {
-            Some(v) => format!("{:?} then {:?}", self.path.as_str(), v.as_str()),
-            None => format!("{:?}", self.path.as_str()),
-        }
-    }
-
-    fn selector_text(&self) -> String {
-        match &self.selector {
-            SpanSelector::Name(n) => n.clone(),
-            SpanSelector::Kind(k) => format!("kind:{k}"),
-        }
-    }
+fn quoted(selectors: &[String]) -> String {
+    let quoted: Vec<String> = selectors.iter().map(|s| format!("{s:?}")).collect();
+    quoted.join(" or ")
 }
 
-/// The three compiled settings of a task.
+/// The compiled settings of a task.
 #[derive(Debug, Clone)]
 pub struct Extractor {
-    query: Rule,
-    answer: Rule,
-    context: Option<Rule>,
+    query: Field,
+    answer: Field,
+    context: Option<Field>,
 }
 
 impl Extractor {
-    /// Compiles a task's extraction settings.
+    /// Compiles a task's extraction settings (a preset's rules, replaced
+    /// field by field by the rules the task sets).
     pub fn new(spec: &ExtractionSpec) -> Result<Self, ExtractError> {
+        let preset = spec.preset.map(preset::rules);
+        let (query, answer, context) = match preset {
+            Some(p) => (Some(p.query), Some(p.answer), p.context),
+            None => (None, None, None),
+        };
+        let required = |field: &'static str| ExtractError {
+            field,
+            message: "set it, or a preset".into(),
+        };
         Ok(Self {
-            query: Rule::compile("query", &spec.query, true)?,
-            answer: Rule::compile("answer", &spec.answer, true)?,
-            context: spec
-                .context
-                .as_ref()
-                .map(|c| Rule::compile("context", c, false))
-                .transpose()?,
+            query: Field::compile("query", spec.query.as_ref(), query, true)?
+                .ok_or_else(|| required("query"))?,
+            answer: Field::compile("answer", spec.answer.as_ref(), answer, true)?
+                .ok_or_else(|| required("answer"))?,
+            context: Field::compile("context", spec.context.as_ref(), context, false)?,
         })
     }
 
@@ -238,43 +282,44 @@ impl Extractor {
         self.context.is_some()
     }
 
+    /// Why a trace where no span matches the query or answer selector is
+    /// skipped, naming the selectors (a bounded set: from the task).
+    pub fn no_match_reason(&self) -> String {
+        let mut selectors = self.query.selectors();
+        for s in self.answer.selectors() {
+            if !selectors.contains(&s) {
+                selectors.push(s);
+            }
+        }
+        format!("no span matches {}", quoted(&selectors))
+    }
+
     /// Applies the settings to one trace.
     pub fn extract(&self, trace: &Trace) -> Extracted {
-        let mut ordered: Vec<&Span> = trace.spans.iter().collect();
-        // A stable sort keeps input order among equal times.
-        ordered.sort_by_key(|s| (s.start_time_unix_nano, s.end_time_unix_nano));
-        let matching = |rule: &Rule| -> Vec<&Span> {
-            ordered
-                .iter()
-                .copied()
-                .filter(|s| rule.selector.matches(s))
-                .collect()
-        };
-        let query_spans = matching(&self.query);
-        let answer_spans = matching(&self.answer);
-        let query = query_spans
-            .iter()
-            .find_map(|s| self.query.values(s).into_iter().next());
-        let answer = answer_spans
-            .iter()
-            .rev()
-            .find_map(|s| self.answer.values(s).into_iter().next());
-        let contexts = self.context.as_ref().map_or_else(Vec::new, |rule| {
-            matching(rule)
-                .into_iter()
-                .flat_map(|s| rule.values(s))
-                .collect()
-        });
+        let view = View::new(trace);
+        let (query, query_span_found, query_choice) = self.query.single(&view, false);
+        let (answer, answer_span_found, answer_choice) = self.answer.single(&view, true);
+        let contexts = self
+            .context
+            .as_ref()
+            .map_or_else(Vec::new, |field| field.all(&view));
         Extracted {
             trace_id: trace.trace_id.clone(),
             query,
             answer,
             contexts,
-            query_span_found: !query_spans.is_empty(),
-            answer_span_found: !answer_spans.is_empty(),
+            query_span_found,
+            answer_span_found,
+            choices: Choices {
+                query: query_choice,
+                answer: answer_choice,
+            },
         }
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod selector_tests;

@@ -43,8 +43,9 @@ fn extractor(
     context: Option<ExtractionRule>,
 ) -> Extractor {
     Extractor::new(&ExtractionSpec {
-        query,
-        answer,
+        preset: None,
+        query: Some(query),
+        answer: Some(answer),
         context,
     })
     .unwrap()
@@ -254,8 +255,9 @@ fn earliest_query_latest_answer_contexts_in_start_order() {
 #[test]
 fn wildcards_only_in_context() {
     let spec = |query: &str| ExtractionSpec {
-        query: rule("LLM", query, None),
-        answer: rule("LLM", "attributes.output.value", None),
+        preset: None,
+        query: Some(rule("LLM", query, None)),
+        answer: Some(rule("LLM", "attributes.output.value", None)),
         context: Some(rule("r", "attributes.docs[*]", None)),
     };
     assert!(Extractor::new(&spec("attributes.input.value")).is_ok());
@@ -263,8 +265,9 @@ fn wildcards_only_in_context() {
     assert_eq!(err.field, "query");
     assert!(
         Extractor::new(&ExtractionSpec {
-            query: rule("LLM", "attributes.input.value", Some("text[*]")),
-            answer: rule("LLM", "attributes.output.value", None),
+            preset: None,
+            query: Some(rule("LLM", "attributes.input.value", Some("text[*]"))),
+            answer: Some(rule("LLM", "attributes.output.value", None)),
             context: None,
         })
         .is_err()
@@ -305,15 +308,53 @@ fn missing_values_are_explained() {
 
 #[test]
 fn span_selector_syntax() {
-    assert_eq!(SpanSelector::parse("LLM"), SpanSelector::Name("LLM".into()));
+    let parse = |t: &str| SpanSelector::parse(t).unwrap();
+    assert_eq!(parse("LLM"), SpanSelector::Name("LLM".into()));
     assert_eq!(
-        SpanSelector::parse("kind:RETRIEVER"),
+        parse("kind:RETRIEVER"),
         SpanSelector::Kind("RETRIEVER".into())
     );
     assert_eq!(
-        SpanSelector::parse("name:kind:odd"),
+        parse("name:kind:odd"),
         SpanSelector::Name("kind:odd".into())
     );
+    assert_eq!(parse("root:"), SpanSelector::Root);
+    assert_eq!(
+        parse("attr:llm.request.type=chat"),
+        SpanSelector::Attribute {
+            key: "llm.request.type".into(),
+            value: Some("chat".into()),
+            negated: false,
+        }
+    );
+    assert_eq!(
+        parse("attr:input.value"),
+        SpanSelector::Attribute {
+            key: "input.value".into(),
+            value: None,
+            negated: false,
+        }
+    );
+    assert!(SpanSelector::parse("root:LLM").is_err());
+    assert!(SpanSelector::parse("attr:=x").is_err());
+    assert_eq!(
+        parse("attr:input.mime_type!=application/json"),
+        SpanSelector::Attribute {
+            key: "input.mime_type".into(),
+            value: Some("application/json".into()),
+            negated: true,
+        }
+    );
+    for text in [
+        "LLM",
+        "kind:LLM",
+        "root:",
+        "attr:a.b=c",
+        "attr:a",
+        "attr:a!=b",
+    ] {
+        assert_eq!(parse(text).text(), text);
+    }
 }
 
 #[test]

@@ -3,12 +3,15 @@
 //! and exit codes (2 for bad input, 1 for a failed run; see
 //! [`super::error`]). The arguments are in [`super::args`].
 
+mod suggest;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use super::args::{EvaluateArgs, ExtractArgs};
 use super::error::{CliError, output_error, source_error};
 use super::extract::Extractor;
+use super::scoring::reasons::{self, Reasons};
 use super::scoring::report::{self, ExtractLine, write_line};
 use super::scoring::{Summary, TraceResult};
 use super::setup::{self, Place};
@@ -64,7 +67,10 @@ pub fn run_evaluate(args: &EvaluateArgs) -> u8 {
 /// stay (with one trace per line, none is written before the fourth line
 /// after it has parsed).
 pub fn extract(args: &ExtractArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let task = task::load(&args.task).map_err(|e| CliError::Input(e.to_string()))?;
+    let Some(task_path) = &args.task else {
+        return suggest::suggest(&args.traces, out);
+    };
+    let task = task::load(task_path).map_err(|e| CliError::Input(e.to_string()))?;
     let extractor =
         Extractor::new(&task.spec.extraction).map_err(|e| CliError::Input(e.to_string()))?;
     let mut write_failure: Option<std::io::Error> = None;
@@ -82,6 +88,24 @@ pub fn extract(args: &ExtractArgs, out: &mut dyn Write) -> Result<(), CliError> 
         let found = extractor.extract(&trace);
         let mut line = ExtractLine::from(&found);
         line.error = reason.as_deref();
+        line.missing = found.missing(&extractor);
+        for (field, choice) in [
+            ("query", &found.choices.query),
+            ("answer", &found.choices.answer),
+        ] {
+            if let Some(c) = choice {
+                eprintln!(
+                    "traceval extract: trace {}: {field} from span {} {:?} (depth {}): {} matching spans hold {} different values; took {}",
+                    found.trace_id,
+                    c.span_id,
+                    c.span_name,
+                    c.depth,
+                    c.matching,
+                    c.distinct_values,
+                    c.rule
+                );
+            }
+        }
         write_line(out, &line)
     };
     let read = super::source::for_each_trace(&args.traces, &mut |trace| {
@@ -132,18 +156,20 @@ pub async fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<Summar
         Ok(())
     };
     for trace_id in &picked.missing {
-        emit(&TraceResult {
-            trace_id: trace_id.clone(),
-            query: None,
-            answer: None,
-            contexts: Vec::new(),
-            scores: Default::default(),
-            error: Some("trace not found in the trace source".into()),
-        })?;
+        emit(&TraceResult::failed_with(
+            trace_id,
+            reasons::NOT_FOUND,
+            "trace not found in the trace source".into(),
+        ))?;
     }
     let mut summary =
-        report::evaluate_all(&engine, &picked.traces, picked.skipped, &mut emit).await?;
+        report::evaluate_all(&engine, &picked.traces, picked.passed_over, &mut emit).await?;
     summary.failed += picked.missing.len() as u64;
+    reasons::add(
+        &mut summary.not_evaluated,
+        reasons::NOT_FOUND,
+        picked.missing.len() as u64,
+    );
     if let Some(mut file) = file {
         file.flush().map_err(output_error)?;
     }
@@ -155,7 +181,8 @@ pub async fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<Summar
 /// The traces a run evaluates.
 struct Picked {
     traces: Vec<Trace>,
-    skipped: u64,
+    /// Traces read and passed over, by reason.
+    passed_over: Reasons,
     missing: Vec<String>,
 }
 
@@ -175,7 +202,7 @@ async fn pick_traces(
             .collect();
         return Ok(Picked {
             traces,
-            skipped: 0,
+            passed_over: Reasons::new(),
             missing,
         });
     }
@@ -193,7 +220,7 @@ async fn pick_traces(
     if end <= sampler.start() {
         return Ok(Picked {
             traces: Vec::new(),
-            skipped: 0,
+            passed_over: Reasons::new(),
             missing: Vec::new(),
         });
     }
@@ -213,9 +240,17 @@ async fn pick_traces(
         // A trace store's traces are evaluated in start order.
         selection.selected.sort_by_key(Trace::start_time_unix_nano);
     }
+    let mut passed_over = Reasons::new();
+    let outside = selection.outside_window as u64;
+    reasons::add(&mut passed_over, reasons::OUTSIDE_WINDOW, outside);
+    reasons::add(
+        &mut passed_over,
+        reasons::NOT_SAMPLED,
+        selection.skipped as u64 - outside,
+    );
     Ok(Picked {
         traces: selection.selected,
-        skipped: selection.skipped as u64,
+        passed_over,
         missing: Vec::new(),
     })
 }

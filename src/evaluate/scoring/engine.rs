@@ -3,7 +3,8 @@
 //! - A span of the trace could not be read: failed, with where and why
 //!   (no judge request).
 //! - No span matches the query or the answer selector: the trace does not
-//!   contain the evaluated operation and is skipped.
+//!   contain the evaluated operation and is skipped, with the reason (the
+//!   selectors, or a split trace: see [`super::reasons`]).
 //! - Query or answer not found in matching spans: failed, with the reason.
 //! - Otherwise the applicable metrics are asked for concurrently:
 //!   correctness always (when enabled); faithfulness and retrieval only
@@ -15,8 +16,10 @@
 use futures::future::{OptionFuture, join_all};
 use serde::Serialize;
 
+use super::reasons;
 use super::retrieval;
 use crate::api::evaluationtask::{EvaluationTaskSpec, MetricsSpec, Scores};
+use crate::evaluate::extract::choice::Choices;
 use crate::evaluate::extract::{ExtractError, Extractor};
 use crate::evaluate::judge::{Judge, JudgeError, Verdict, prompts};
 use crate::evaluate::trace::Trace;
@@ -37,9 +40,30 @@ pub struct TraceResult {
     pub scores: Scores,
     /// Why the trace failed; `null` when every applicable metric was obtained.
     pub error: Option<String>,
+    /// Which span query and answer came from, when several matching spans
+    /// held differing values (see `extract::choice`); absent otherwise.
+    #[serde(skip_serializing_if = "Choices::is_empty")]
+    pub choices: Choices,
+    /// The failure's class, a key of [`reasons`] (not printed: `error` says it).
+    #[serde(skip)]
+    pub failure: Option<&'static str>,
 }
 
 impl TraceResult {
+    /// A failed result without query or answer.
+    pub fn failed_with(trace_id: &str, failure: &'static str, error: String) -> Self {
+        Self {
+            trace_id: trace_id.to_owned(),
+            query: None,
+            answer: None,
+            contexts: Vec::new(),
+            scores: Scores::default(),
+            error: Some(error),
+            choices: Choices::default(),
+            failure: Some(failure),
+        }
+    }
+
     /// Whether the trace failed.
     pub fn failed(&self) -> bool {
         self.error.is_some()
@@ -53,6 +77,8 @@ pub enum Outcome {
     Skipped {
         /// The trace.
         trace_id: String,
+        /// Why (a key of [`reasons`]).
+        reason: String,
     },
     /// Evaluated, successfully or not.
     Done(TraceResult),
@@ -101,12 +127,20 @@ impl Engine {
                 contexts: extracted.contexts,
                 scores: Scores::default(),
                 error: Some(reason),
+                choices: extracted.choices,
+                failure: Some(reasons::UNREADABLE),
             };
             return (Outcome::Done(result), contact);
         }
         if !extracted.query_span_found && !extracted.answer_span_found {
+            let reason = if trace.continued {
+                reasons::SPLIT_TRACE.to_owned()
+            } else {
+                self.extractor.no_match_reason()
+            };
             let skipped = Outcome::Skipped {
                 trace_id: extracted.trace_id,
+                reason,
             };
             return (skipped, contact);
         }
@@ -117,7 +151,9 @@ impl Engine {
             answer: extracted.answer,
             contexts: extracted.contexts,
             scores: Scores::default(),
+            failure: missing.is_some().then_some(reasons::VALUE_NOT_FOUND),
             error: missing,
+            choices: extracted.choices,
         };
         let (Some(query), Some(answer)) = (&result.query, &result.answer) else {
             return (Outcome::Done(result), contact);
@@ -188,6 +224,7 @@ impl Engine {
         }
         if !errors.is_empty() {
             result.error = Some(errors.join("; "));
+            result.failure = Some(reasons::JUDGE);
         }
         (Outcome::Done(result), contact)
     }

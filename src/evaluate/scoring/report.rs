@@ -2,7 +2,8 @@
 //!
 //! - `traceval extract`: one line per trace,
 //!   `{"traceId","query","answer","contexts"}` (and `"error"` when spans of
-//!   the trace could not be read).
+//!   the trace could not be read, `"missing"` saying why query or answer is
+//!   `null`, `"choices"` when matching spans disagreed).
 //! - `traceval evaluate`: one line per evaluated or failed trace,
 //!   `{"traceId","query","answer","contexts","scores":{...},"error"}`
 //!   (see [`TraceResult`]), then the summary
@@ -15,9 +16,11 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::engine::{Engine, Outcome, TraceResult};
+use super::reasons::{self, Reasons};
 use super::retrieval::Totals;
 use crate::api::evaluationtask::{JudgeUsage, MetricCounts, Scores};
 use crate::evaluate::extract::Extracted;
+use crate::evaluate::extract::choice::Choices;
 use crate::evaluate::trace::Trace;
 
 /// One line of `traceval extract`.
@@ -32,9 +35,17 @@ pub struct ExtractLine<'a> {
     pub answer: Option<&'a str>,
     /// The contexts found.
     pub contexts: &'a [String],
+    /// Which span query and answer came from, when several matching spans
+    /// held differing values; absent otherwise.
+    #[serde(skip_serializing_if = "Choices::is_empty")]
+    pub choices: &'a Choices,
     /// Why the trace is incomplete (spans that could not be read); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// Why query or answer is `null` (no span matches the selector, or the
+    /// path found nothing in the matching spans); absent when both were found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 impl<'a> From<&'a Extracted> for ExtractLine<'a> {
@@ -44,7 +55,9 @@ impl<'a> From<&'a Extracted> for ExtractLine<'a> {
             query: e.query.as_deref(),
             answer: e.answer.as_deref(),
             contexts: &e.contexts,
+            choices: &e.choices,
             error: None,
+            missing: None,
         }
     }
 }
@@ -60,6 +73,9 @@ pub struct Summary {
     /// Traces read but not evaluated (not sampled, or without the spans
     /// the extraction looks for).
     pub skipped: u64,
+    /// Skipped and failed traces by reason; the counts add up to
+    /// `skipped + failed`.
+    pub not_evaluated: Reasons,
     /// Averages over the traces that have each metric; absent when none has it.
     pub averages: Scores,
     /// How many traces each average is over.
@@ -80,19 +96,21 @@ const TRACES_PER_PERMIT: usize = 4;
 /// Evaluates `traces` with at most [`TRACES_PER_PERMIT`] × the judge's
 /// concurrency in flight (requests are bounded by the judge itself),
 /// handing each result to `on_result` in input order as soon as it and
-/// every earlier one are done. `skipped` counts traces already passed over
-/// (by sampling); traces the engine skips are added to it.
+/// every earlier one are done. `passed_over` counts traces already passed
+/// over by reason (outside the window, not sampled); they count as skipped,
+/// and so do the traces the engine skips.
 pub async fn evaluate_all<F, E>(
     engine: &Engine,
     traces: &[Trace],
-    skipped: u64,
+    passed_over: Reasons,
     mut on_result: F,
 ) -> Result<Summary, E>
 where
     F: FnMut(&TraceResult) -> Result<(), E>,
 {
     let mut summary = Summary {
-        skipped,
+        skipped: passed_over.values().sum(),
+        not_evaluated: passed_over,
         ..Summary::default()
     };
     let mut totals = Totals::default();
@@ -109,12 +127,10 @@ where
         .buffered(in_flight);
     while let Some(outcome) = outcomes.next().await {
         match outcome {
-            Outcome::Skipped { trace_id } => {
-                tracing::debug!(
-                    trace_id,
-                    "no span matches the query or answer selector; skipped"
-                );
+            Outcome::Skipped { trace_id, reason } => {
+                tracing::debug!(trace_id, %reason, "skipped");
                 summary.skipped += 1;
+                reasons::add(&mut summary.not_evaluated, &reason, 1);
             }
             Outcome::Done(result) => {
                 tally(&mut summary, &mut totals, &result);
@@ -131,6 +147,8 @@ where
 fn tally(summary: &mut Summary, totals: &mut Totals, result: &TraceResult) {
     if result.failed() {
         summary.failed += 1;
+        let reason = result.failure.unwrap_or(reasons::JUDGE);
+        reasons::add(&mut summary.not_evaluated, reason, 1);
     } else {
         summary.evaluated += 1;
     }

@@ -5,11 +5,13 @@
 //! [`HOLD_DOCUMENTS`] further documents have passed without a span of it
 //! (or at the end of the input), and traces are handed on in order of
 //! first appearance. Spans of a trace that turn up later than that are
-//! handed on as a second trace with the same ID. To bound memory when one
+//! handed on as a second trace with the same ID, marked
+//! [`Trace::continued`] (when the first part is among the last
+//! [`REMEMBERED_TRACES`] handed on). To bound memory when one
 //! trace keeps recurring, the oldest traces are handed on early once more
 //! than [`MAX_PENDING_SPANS`] spans are held.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::BufRead;
 
 use super::SourceError;
@@ -20,6 +22,9 @@ use crate::evaluate::trace::{Trace, UnreadableSpan, spans_of};
 pub const HOLD_DOCUMENTS: u64 = 4;
 /// Spans held before the oldest traces are handed on regardless.
 pub const MAX_PENDING_SPANS: usize = 200_000;
+/// Trace IDs handed on that are remembered, to mark a later part of one as
+/// [`Trace::continued`] (a bounded memory: late spans come soon or never).
+pub const REMEMBERED_TRACES: usize = 16_384;
 
 /// What to do with input that cannot be tied to a trace (not JSON, a span
 /// without a readable trace ID).
@@ -41,6 +46,9 @@ pub struct Assembler {
     pending: VecDeque<Pending>,
     index: HashMap<String, u64>,
     pending_spans: usize,
+    /// The last [`REMEMBERED_TRACES`] trace IDs handed on, oldest first.
+    handed_on: VecDeque<u128>,
+    handed_on_set: HashSet<u128>,
 }
 
 #[derive(Debug)]
@@ -57,8 +65,11 @@ impl Assembler {
             None => {
                 let seq = self.base + self.pending.len() as u64;
                 self.index.insert(trace_id.to_owned(), seq);
+                let mut trace = Trace::new(trace_id.to_owned());
+                trace.continued =
+                    id_number(trace_id).is_some_and(|n| self.handed_on_set.contains(&n));
                 self.pending.push_back(Pending {
-                    trace: Trace::new(trace_id.to_owned()),
+                    trace,
                     last: documents,
                 });
                 seq
@@ -106,8 +117,22 @@ impl Assembler {
         self.base += 1;
         self.index.remove(&trace.trace_id);
         self.pending_spans -= trace.spans.len();
+        if let Some(n) = id_number(&trace.trace_id)
+            && self.handed_on_set.insert(n)
+        {
+            self.handed_on.push_back(n);
+            if self.handed_on.len() > REMEMBERED_TRACES
+                && let Some(old) = self.handed_on.pop_front()
+            {
+                self.handed_on_set.remove(&old);
+            }
+        }
         Some(trace)
     }
+}
+
+fn id_number(trace_id: &str) -> Option<u128> {
+    u128::from_str_radix(trace_id, 16).ok()
 }
 
 /// Counts of input that was skipped (with [`Unattributed::Skip`]).

@@ -1,4 +1,4 @@
-//! Reading OTLP/JSON documents one at a time: JSON lines, a single
+//! Reading trace documents (any format of [`otlp::envelope`]) one at a time: JSON lines, a single
 //! (pretty-printed) document, or documents concatenated on a line.
 //!
 //! Lines are read into one reused buffer and parsed with
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{SourceError, malformed};
+use crate::evaluate::trace::otlp::envelope::resource_spans_of;
 use crate::evaluate::trace::otlp::{self, Envelope, ResourceSpans, normalise_id};
 
 /// One document, read as well as it could be.
@@ -111,7 +112,17 @@ pub fn read_documents<R: BufRead>(
                 unattributed: vec![position.error(&e)],
                 ..Parsed::default()
             })?,
-            Err(e) => on_document(salvage(&buffer, &position, &e))?,
+            Err(e) => {
+                // A wrong value stops serde before the document's end: read
+                // the rest of a multi-line document before reading it span
+                // by span.
+                let whole = serde_json::from_slice::<serde::de::IgnoredAny>(&buffer);
+                if !at_end && whole.is_err_and(|w| w.is_eof()) {
+                    retry_at = buffer.len() * 2;
+                    continue;
+                }
+                on_document(salvage(&buffer, &position, &e))?
+            }
         }
         line += buffer.iter().filter(|b| **b == b'\n').count();
         column = 0;
@@ -211,10 +222,7 @@ fn salvage(bytes: &[u8], position: &Position<'_>, error: &serde_json::Error) -> 
             ..Parsed::default()
         };
     };
-    let list = value
-        .get("resourceSpans")
-        .or_else(|| value.get("result").and_then(|r| r.get("resourceSpans")));
-    let Some(Value::Array(list)) = list else {
+    let Some(list) = resource_spans_of(&value) else {
         return Parsed {
             unattributed: vec![whole],
             ..Parsed::default()
@@ -234,9 +242,14 @@ fn salvage(bytes: &[u8], position: &Position<'_>, error: &serde_json::Error) -> 
             Some(r) => Option::<otlp::Resource>::deserialize(r).map_err(|e| e.to_string()),
         };
         let mut spans = Vec::new();
-        let scopes = resource_spans
-            .get("scopeSpans")
-            .or_else(|| resource_spans.get("instrumentationLibrarySpans"));
+        let scopes = [
+            "scopeSpans",
+            "scope_spans",
+            "instrumentationLibrarySpans",
+            "instrumentation_library_spans",
+        ]
+        .iter()
+        .find_map(|key| resource_spans.get(*key));
         for scope in scopes.and_then(Value::as_array).into_iter().flatten() {
             for span in scope
                 .get("spans")
@@ -253,6 +266,7 @@ fn salvage(bytes: &[u8], position: &Position<'_>, error: &serde_json::Error) -> 
                     Err(reason) => {
                         let trace_id = span
                             .get("traceId")
+                            .or_else(|| span.get("trace_id"))
                             .and_then(Value::as_str)
                             .and_then(|id| normalise_id(id, 16).ok());
                         match trace_id {
@@ -260,6 +274,7 @@ fn salvage(bytes: &[u8], position: &Position<'_>, error: &serde_json::Error) -> 
                                 trace_id,
                                 start_time_unix_nano: span
                                     .get("startTimeUnixNano")
+                                    .or_else(|| span.get("start_time_unix_nano"))
                                     .and_then(|t| otlp::Nanos::deserialize(t).ok())
                                     .map(|n| n.0),
                                 reason: format!("{where_}: unreadable span: {reason}"),

@@ -1,5 +1,5 @@
-//! A trace file: OTLP/JSON, a Jaeger api_v3 response, or JSON lines of either,
-//! read streaming (see [`super::assemble`] for when a trace is complete).
+//! A trace file in any format of `trace::otlp::envelope` (OTLP/JSON, Jaeger
+//! api_v3 or v1, Tempo), one document or JSON lines, read streaming (see [`super::assemble`] for when a trace is complete).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -42,7 +42,9 @@ pub fn for_each_trace(
 }
 
 /// A trace file as a [`TraceSource`]. A file holds what its writer chose, so
-/// the service name of a query is not checked; the time window is.
+/// the service name of a query is not checked; the time window is by
+/// [`TraceSource::find_traces`], while [`TraceSource::scan_traces`] hands on
+/// every trace, so that the sampler counts those outside the window.
 #[derive(Debug, Clone)]
 pub struct FileSource {
     path: PathBuf,
@@ -89,17 +91,11 @@ impl FileSource {
 impl TraceSource for FileSource {
     fn scan_traces<'a>(
         &'a self,
-        query: &'a TraceQuery,
+        _query: &'a TraceQuery,
         sink: TraceSink<'a>,
     ) -> BoxFuture<'a, Result<(), SourceError>> {
-        Box::pin(async move {
-            let window = nanos(query.start_min)..=nanos(query.start_max);
-            self.stream(
-                move |t| window.contains(&i128::from(t.start_time_unix_nano())),
-                sink,
-            )
-            .await
-        })
+        // Every trace: the sampler counts those outside the window.
+        Box::pin(async move { self.stream(|_| true, sink).await })
     }
 
     fn find_traces<'a>(
@@ -107,8 +103,13 @@ impl TraceSource for FileSource {
         query: &'a TraceQuery,
     ) -> BoxFuture<'a, Result<Vec<Trace>, SourceError>> {
         Box::pin(async move {
+            let window = nanos(query.start_min)..=nanos(query.start_max);
             let mut traces = Vec::new();
-            self.scan_traces(query, &mut |t| traces.push(t)).await?;
+            self.stream(
+                move |t| window.contains(&i128::from(t.start_time_unix_nano())),
+                &mut |t| traces.push(t),
+            )
+            .await?;
             Ok(traces)
         })
     }

@@ -175,3 +175,41 @@ fn errors_are_positioned_in_the_input() {
     assert_eq!(*line, 3);
     assert!(*column > 20, "after the first document: {column}");
 }
+
+#[test]
+fn spans_that_come_after_their_trace_was_handed_on_are_marked_continued() {
+    let mut text = doc(&[span(A, "0000000000000001", "q")]) + "\n";
+    for i in 0..HOLD_DOCUMENTS {
+        text += &doc(&[span(B, &format!("{:016x}", i + 2), "q")]);
+        text += "\n";
+    }
+    text += &doc(&[span(A, "00000000000000ff", "late")]);
+    let (traces, _) = stream(&text, Unattributed::Fail).unwrap();
+    let parts: Vec<(&str, bool)> = traces
+        .iter()
+        .map(|t| (t.trace_id.as_str(), t.continued))
+        .collect();
+    assert_eq!(parts, [(A, false), (B, false), (A, true)]);
+}
+
+#[test]
+fn a_bad_span_in_a_pretty_printed_document_marks_its_trace_only() {
+    let missing_id = r#"{"traceId":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","name":"retrieve"}"#;
+    let value: serde_json::Value = serde_json::from_str(&doc(&[
+        span(A, "0000000000000001", "q"),
+        missing_id.to_owned(),
+    ]))
+    .unwrap();
+    let pretty = serde_json::to_string_pretty(&value).unwrap();
+    let (traces, skipped) = stream(&pretty, Unattributed::Fail).unwrap();
+    assert_eq!(skipped.unattributed, 0);
+    assert_eq!(traces.len(), 1);
+    assert_eq!(traces[0].spans.len(), 1, "the good span is kept");
+    assert!(
+        traces[0]
+            .unreadable_reason()
+            .is_some_and(|r| r.contains("spanId")),
+        "{:?}",
+        traces[0].unreadable
+    );
+}

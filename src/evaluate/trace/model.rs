@@ -44,6 +44,11 @@ impl Span {
         }
     }
 
+    /// The parent span's ID; `None` for a root span.
+    pub fn parent_span_id(&self) -> Option<&str> {
+        self.fields.get("parentSpanId").and_then(Value::as_str)
+    }
+
     /// The span's resource (unflattened attributes).
     pub fn resource(&self) -> &Value {
         &self.resource
@@ -76,6 +81,9 @@ pub struct Trace {
     /// Spans of this trace that could not be read; a trace with any is
     /// reported as failed, with their reasons.
     pub unreadable: Vec<UnreadableSpan>,
+    /// Whether spans of this trace ID were handed on before, as another
+    /// trace (a split trace: see `source::assemble`).
+    pub continued: bool,
 }
 
 /// A span of a known trace that could not be read.
@@ -94,6 +102,7 @@ impl Trace {
             trace_id,
             spans: Vec::new(),
             unreadable: Vec::new(),
+            continued: false,
         }
     }
 

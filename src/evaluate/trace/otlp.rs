@@ -1,5 +1,9 @@
 //! The serde model of OTLP/JSON trace data, as written by OTLP/HTTP JSON
-//! exporters, Tempo (base64 IDs) and Jaeger's api_v3 (hex IDs, numeric enums).
+//! exporters (camelCase), protobuf's JSON printers that keep the field names
+//! (snake_case: `resource_spans`, `start_time_unix_nano`, `string_value`),
+//! Tempo (base64 IDs) and Jaeger's api_v3 (hex IDs, numeric enums). Which
+//! document wraps the spans is decided in [`envelope`]; Jaeger's v1 JSON is
+//! converted to these types in [`jaeger_v1`].
 //!
 //! Everything that can be malformed is checked while deserializing, so
 //! serde_json's error carries the line and column of the offending value.
@@ -7,58 +11,17 @@
 //! are moved, not copied).
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer};
+use serde::de::Deserializer;
 use serde_json::{Map, Value};
 
+pub mod envelope;
+pub mod jaeger_v1;
 mod scalar;
+
+pub use self::envelope::{Envelope, FORMATS};
 
 use self::scalar::{DoubleValue, IntValue};
 pub use self::scalar::{Nanos, ParentSpanId, SpanId, SpanKind, StatusCode, TraceId, normalise_id};
-
-/// One document of a trace file: an `ExportTraceServiceRequest`
-/// (`{"resourceSpans":[...]}`) or a Jaeger api_v3 response
-/// (`{"result":{"resourceSpans":[...]}}`).
-#[derive(Debug)]
-pub struct Envelope {
-    /// The resource spans the document holds.
-    pub resource_spans: Vec<ResourceSpans>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawEnvelope {
-    #[serde(default)]
-    resource_spans: Option<Vec<ResourceSpans>>,
-    #[serde(default)]
-    result: Option<RawResult>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawResult {
-    #[serde(default)]
-    resource_spans: Option<Vec<ResourceSpans>>,
-}
-
-impl<'de> Deserialize<'de> for Envelope {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = RawEnvelope::deserialize(deserializer)?;
-        match (raw.resource_spans, raw.result) {
-            (Some(resource_spans), None) => Ok(Self { resource_spans }),
-            (None, Some(RawResult { resource_spans })) => Ok(Self {
-                // Jaeger answers `{"result":{}}` for an empty trace set.
-                resource_spans: resource_spans.unwrap_or_default(),
-            }),
-            (Some(_), Some(_)) => Err(de::Error::custom(
-                "a document has both `resourceSpans` and `result`; expected one of them",
-            )),
-            (None, None) => Err(de::Error::custom(
-                "expected an OTLP/JSON document: an object with `resourceSpans` \
-                 (ExportTraceServiceRequest) or `result.resourceSpans` (Jaeger api_v3)",
-            )),
-        }
-    }
-}
 
 /// Spans of one resource (one process).
 #[derive(Deserialize, Debug)]
@@ -68,7 +31,12 @@ pub struct ResourceSpans {
     #[serde(default)]
     pub resource: Option<Resource>,
     /// Spans grouped by instrumentation scope (`instrumentationLibrarySpans` in old exporters).
-    #[serde(default, alias = "instrumentationLibrarySpans")]
+    #[serde(
+        default,
+        alias = "instrumentationLibrarySpans",
+        alias = "scope_spans",
+        alias = "instrumentation_library_spans"
+    )]
     pub scope_spans: Vec<ScopeSpans>,
 }
 
@@ -93,11 +61,13 @@ pub struct ScopeSpans {
 #[serde(rename_all = "camelCase")]
 pub struct Span {
     /// Trace ID, normalised to 32 lowercase hex digits.
+    #[serde(alias = "trace_id")]
     pub trace_id: TraceId,
     /// Span ID, normalised to 16 lowercase hex digits.
+    #[serde(alias = "span_id")]
     pub span_id: SpanId,
     /// Parent span ID; `None` for a root span (absent or empty in the input).
-    #[serde(default)]
+    #[serde(default, alias = "parent_span_id")]
     pub parent_span_id: Option<ParentSpanId>,
     /// Operation name.
     #[serde(default)]
@@ -106,10 +76,10 @@ pub struct Span {
     #[serde(default)]
     pub kind: SpanKind,
     /// Start time, nanoseconds since the Unix epoch.
-    #[serde(default)]
+    #[serde(default, alias = "start_time_unix_nano")]
     pub start_time_unix_nano: Nanos,
     /// End time, nanoseconds since the Unix epoch.
-    #[serde(default)]
+    #[serde(default, alias = "end_time_unix_nano")]
     pub end_time_unix_nano: Nanos,
     /// Span attributes.
     #[serde(default)]
@@ -127,7 +97,7 @@ pub struct Span {
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// Event time, nanoseconds since the Unix epoch.
-    #[serde(default)]
+    #[serde(default, alias = "time_unix_nano")]
     pub time_unix_nano: Nanos,
     /// Event name.
     #[serde(default)]
@@ -167,12 +137,19 @@ pub struct AnyValue(pub Value);
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawAnyValue {
+    #[serde(alias = "string_value")]
     string_value: Option<String>,
+    #[serde(alias = "bool_value")]
     bool_value: Option<bool>,
+    #[serde(alias = "int_value")]
     int_value: Option<IntValue>,
+    #[serde(alias = "double_value")]
     double_value: Option<DoubleValue>,
+    #[serde(alias = "array_value")]
     array_value: Option<RawArray>,
+    #[serde(alias = "kvlist_value")]
     kvlist_value: Option<RawKvList>,
+    #[serde(alias = "bytes_value")]
     bytes_value: Option<String>,
 }
 
@@ -259,13 +236,29 @@ mod tests {
     }
 
     #[test]
-    fn envelope_forms() {
-        let otlp: Envelope = serde_json::from_str(r#"{"resourceSpans":[]}"#).unwrap();
-        assert!(otlp.resource_spans.is_empty());
-        let jaeger: Envelope =
-            serde_json::from_str(r#"{"result":{"resourceSpans":[{"scopeSpans":[]}]}}"#).unwrap();
-        assert_eq!(jaeger.resource_spans.len(), 1);
-        let err = serde_json::from_str::<Envelope>(r#"{"spans":[]}"#).unwrap_err();
-        assert!(err.to_string().contains("resourceSpans"), "{err}");
+    fn snake_case_reads_as_camel_case() {
+        let camel: Span = serde_json::from_value(json!({
+            "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7b65372b1d5857d",
+            "parentSpanId": "00f067aa0ba902b7", "startTimeUnixNano": "5", "endTimeUnixNano": "6",
+            "attributes": [{"key": "k", "value": {"stringValue": "v"}}],
+            "events": [{"timeUnixNano": "5", "name": "e"}]
+        }))
+        .unwrap();
+        let snake: Span = serde_json::from_value(json!({
+            "trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7b65372b1d5857d",
+            "parent_span_id": "00f067aa0ba902b7", "start_time_unix_nano": "5", "end_time_unix_nano": "6",
+            "attributes": [{"key": "k", "value": {"string_value": "v"}}],
+            "events": [{"time_unix_nano": "5", "name": "e"}]
+        }))
+        .unwrap();
+        assert_eq!(format!("{camel:?}"), format!("{snake:?}"));
+        let values: Vec<KeyValue> = serde_json::from_value(json!([
+            {"key": "i", "value": {"int_value": "3"}},
+            {"key": "a", "value": {"array_value": {"values": [{"bool_value": true}]}}},
+            {"key": "k", "value": {"kvlist_value": {"values": [{"key": "x", "value": {"double_value": 1.5}}]}}}
+        ]))
+        .unwrap();
+        let values: Vec<_> = values.into_iter().map(|kv| kv.value.0).collect();
+        assert_eq!(values, [json!(3), json!([true]), json!({"x": 1.5})]);
     }
 }

@@ -277,6 +277,7 @@ fn gauges_come_from_the_status_of_cached_tasks() {
             evaluated: 4,
             failed: 0,
             skipped: 2,
+            ..TraceCounts::default()
         }),
         ..EvaluationTaskStatus::default()
     });

@@ -179,16 +179,17 @@ fn enum_value<'de, D: Deserializer<'de>>(
             .and_then(|i| usize::try_from(i).ok())
             .filter(|i| *i < names.len())
             .ok_or_else(|| de::Error::custom(format!("unknown {what} {n}"))),
-        NumberOrString::String(s) => {
-            let upper = s.to_ascii_uppercase();
-            names
-                .iter()
-                .position(|name| {
-                    *name == upper || name.strip_prefix(prefix) == Some(upper.as_str())
-                })
-                .ok_or_else(|| de::Error::custom(format!("unknown {what} {s:?}")))
-        }
+        NumberOrString::String(s) => position(names, prefix, &s)
+            .ok_or_else(|| de::Error::custom(format!("unknown {what} {s:?}"))),
     }
+}
+
+/// The index of `name` (with or without `prefix`, any case) in `names`.
+fn position(names: &[&'static str], prefix: &str, name: &str) -> Option<usize> {
+    let upper = name.to_ascii_uppercase();
+    names
+        .iter()
+        .position(|n| *n == upper || n.strip_prefix(prefix) == Some(upper.as_str()))
 }
 
 const SPAN_KINDS: [&str; 6] = [
@@ -205,6 +206,12 @@ const SPAN_KINDS: [&str; 6] = [
 pub struct SpanKind(usize);
 
 impl SpanKind {
+    /// The kind named `name` (`SPAN_KIND_SERVER`, `server`, any case);
+    /// unspecified for an unknown name.
+    pub fn from_name(name: &str) -> Self {
+        Self(position(&SPAN_KINDS, "SPAN_KIND_", name).unwrap_or(0))
+    }
+
     /// The canonical OTLP name, e.g. `SPAN_KIND_SERVER`.
     pub fn name(self) -> &'static str {
         SPAN_KINDS.get(self.0).copied().unwrap_or(SPAN_KINDS[0])
@@ -224,6 +231,12 @@ const STATUS_CODES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_
 pub struct StatusCode(usize);
 
 impl StatusCode {
+    /// The code named `name` (`STATUS_CODE_ERROR`, `error`, any case);
+    /// unset for an unknown name.
+    pub fn from_name(name: &str) -> Self {
+        Self(position(&STATUS_CODES, "STATUS_CODE_", name).unwrap_or(0))
+    }
+
     /// The canonical OTLP name, e.g. `STATUS_CODE_ERROR`.
     pub fn name(self) -> &'static str {
         STATUS_CODES.get(self.0).copied().unwrap_or(STATUS_CODES[0])
