@@ -42,7 +42,9 @@ fn extract(name: &str, bytes: &[u8]) -> (Output, String) {
     let dir = workdir();
     let traces = dir.join(name);
     std::fs::write(&traces, bytes).expect("write traces");
-    let task = dir.join("task.yaml");
+    // One task file per input: the tests run in parallel, and a shared file
+    // rewritten by one test was read empty by another (seen in a cold CI run).
+    let task = dir.join(format!("{name}.task.yaml"));
     std::fs::write(&task, TASK).expect("write task");
     let output = std::process::Command::new(BIN)
         .args(["extract", "--task"])
