@@ -18,6 +18,11 @@ node_network_up() {
   fi
   node_network_down
   log "creating the node's network namespace $NODE_NS ($NODE_IP, pods $POD_CIDR)"
+  # The first `ip netns add` on a machine makes /run/netns and bind-mounts it
+  # onto itself; down undoes that when it was us (and no namespace is left).
+  if ! mountpoint -q /run/netns; then
+    if [[ -d /run/netns ]]; then echo existed; else echo absent; fi >"$STATE_DIR/netns-dir-made"
+  fi
   ip netns add "$NODE_NS"
   ip netns add "$SINK_NS"
   ip link add "$HOST_IF" type veth peer name eth0 netns "$NODE_NS"
@@ -49,5 +54,11 @@ node_network_down() {
     [[ -e "/run/netns/$ns" ]] && ip netns delete "$ns"
   done
   if ip link show "$HOST_IF" >/dev/null 2>&1; then ip link delete "$HOST_IF"; fi
+  local made="$STATE_DIR/netns-dir-made"
+  if [[ -f "$made" ]] && [[ -z "$(ls -A /run/netns 2>/dev/null)" ]]; then
+    while mountpoint -q /run/netns; do umount /run/netns || break; done
+    if [[ "$(cat "$made")" == absent ]]; then rmdir /run/netns 2>/dev/null || true; fi
+    rm -f "$made"
+  fi
   return 0
 }
