@@ -4,6 +4,7 @@
 
 pub mod delay;
 mod judge;
+mod metrics;
 pub mod progress;
 mod status;
 pub mod validate;
@@ -15,10 +16,17 @@ use serde::{Deserialize, Serialize};
 
 pub use self::delay::{DEFAULT_DELAY, Delay};
 pub use self::judge::{JudgeProvider, JudgeSpec};
+pub use self::metrics::{
+    CheckField, CheckSpec, ConfigMapKeyRef, CustomMetricSpec, DEFAULT_MAX_DOCUMENTS,
+    DEFAULT_RETRIEVAL_K, DatasetSpec, LatencyCheck, LengthCheck, MetricLevel, MetricsSpec,
+    RESERVED_METRIC_NAMES, RailSpec, ReferenceMatch, RetrievalMetricsSpec,
+};
 pub use self::status::{
-    EvaluationCondition, EvaluationConditionReason, EvaluationConditionType, EvaluationPhase,
-    EvaluationTaskStatus, JudgeUsage, MAX_RECENT_RESULTS, MetricCounts, PerformanceSummary, Scores,
+    DocumentCounts, DocumentJudgement, EvaluationCondition, EvaluationConditionReason,
+    EvaluationConditionType, EvaluationPhase, EvaluationTaskStatus, JudgeUsage, Judgement,
+    MAX_RECENT_RESULTS, MAX_STATUS_EXPLANATION, MetricCounts, PerformanceSummary, Scores,
     SpanChoice, SpanChoices, TraceCounts, TraceListProgress, TraceResultSummary, TrafficTotals,
+    cut,
 };
 pub use self::validate::validate;
 pub use super::tracedservice::SecretKeyRef;
@@ -27,9 +35,6 @@ pub use super::tracedservice::SecretKeyRef;
 /// the operator's pod builder from `judge.tokenSecretRef`, read by the
 /// evaluator's judge client.
 pub const TOKEN_ENV: &str = "TRACEVAL_JUDGE_TOKEN";
-
-/// Retrieval metrics are computed over this many documents when `k` is unset.
-pub const DEFAULT_RETRIEVAL_K: u32 = 5;
 
 /// An evaluation of a traced service's answers: online batch (`schedule` +
 /// `sampling`) or a fixed list of traces (`traceIDs`).
@@ -93,9 +98,15 @@ pub struct EvaluationTaskSpec {
     /// The judge model that scores the answers.
     pub judge: JudgeSpec,
 
-    /// Which metrics are computed; all of them when unset.
+    /// Which metrics are computed; the built-ins (answer relevance aside)
+    /// when unset.
     #[serde(default)]
     pub metrics: MetricsSpec,
+
+    /// Reference answers: correctness compares with the reference of a
+    /// trace's query when there is one (README, "Reference answers").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetSpec>,
 
     /// How query, answer and context are read from a trace's spans.
     pub extraction: ExtractionSpec,
@@ -172,61 +183,6 @@ pub struct JaegerSourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100000))]
     pub page_size: Option<u32>,
-}
-
-/// Which metrics are computed.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricsSpec {
-    /// Does the answer correctly address the query (given the contexts, if any)?
-    #[serde(default = "yes")]
-    pub correctness: bool,
-    /// Is the answer grounded in the contexts? Only for traces with contexts.
-    #[serde(default = "yes")]
-    pub faithfulness: bool,
-    /// Are the retrieved documents relevant to the query? Only for traces with contexts.
-    #[serde(default)]
-    pub retrieval: RetrievalMetricsSpec,
-}
-
-impl Default for MetricsSpec {
-    fn default() -> Self {
-        Self {
-            correctness: true,
-            faithfulness: true,
-            retrieval: RetrievalMetricsSpec::default(),
-        }
-    }
-}
-
-/// Retrieval metrics: nDCG@K, hit rate, Precision@K, MRR.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RetrievalMetricsSpec {
-    /// Whether they are computed (one judge request per document).
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// The first K documents are judged and scored (default 5).
-    #[serde(default = "default_k")]
-    #[schemars(range(min = 1, max = 100))]
-    pub k: u32,
-}
-
-impl Default for RetrievalMetricsSpec {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            k: DEFAULT_RETRIEVAL_K,
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_k() -> u32 {
-    DEFAULT_RETRIEVAL_K
 }
 
 /// The seed's three extraction settings, or a preset for an

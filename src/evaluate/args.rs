@@ -77,4 +77,9 @@ pub struct EvaluateArgs {
     /// `service.name` of the traces, overriding `spec.target`.
     #[arg(long, value_name = "NAME")]
     pub service_name: Option<String>,
+    /// Reference answers: JSON lines or a YAML/JSON list of
+    /// `{query, reference}` (in the cluster, the operator mounts
+    /// `spec.dataset`'s ConfigMap key and passes its path).
+    #[arg(long, value_name = "FILE")]
+    pub dataset: Option<PathBuf>,
 }

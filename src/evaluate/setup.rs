@@ -11,7 +11,7 @@ use super::args::EvaluateArgs;
 use super::error::{CliError, source_error};
 use super::judge::{Judge, JudgeConfig, token_from_env};
 use super::sampling::Sampler;
-use super::scoring::Engine;
+use super::scoring::{Dataset, Engine};
 use super::source::{self, Overrides, TraceSource};
 use crate::api::evaluationtask::delay::delay_or_default;
 use crate::api::evaluationtask::{EvaluationTaskSpec, SamplingSpec};
@@ -45,7 +45,16 @@ pub fn engine(spec: &EvaluationTaskSpec, args: &EvaluateArgs) -> Result<Engine, 
     let config = JudgeConfig::from_spec(&spec.judge, provider, args.judge_url.as_deref(), token)
         .map_err(|e| input(&e))?;
     let judge = Judge::new(config).map_err(|e| input(&e))?;
-    Engine::new(spec, judge).map_err(|e| input(&e))
+    let engine = Engine::new(spec, judge).map_err(|e| input(&e))?;
+    match (&args.dataset, &spec.dataset) {
+        (Some(path), _) => Ok(engine.with_dataset(Dataset::load(path).map_err(CliError::Input)?)),
+        (None, Some(dataset)) => Err(CliError::Input(format!(
+            "spec.dataset names ConfigMap {:?} key {:?}: give its rows with --dataset FILE \
+             (in the cluster, the operator mounts it)",
+            dataset.config_map_ref.name, dataset.config_map_ref.key
+        ))),
+        (None, None) => Ok(engine),
+    }
 }
 
 /// The trace source of `--traces` / `--jaeger-url`, else of `spec.traceSource`.

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::extract::Extractor;
+use super::scoring::engine::OwnMetrics;
 use crate::api::evaluationtask::{self, EvaluationTask, EvaluationTaskSpec};
 
 /// Expected `apiVersion` of a task manifest.
@@ -73,11 +74,14 @@ pub fn load(path: &Path) -> Result<EvaluationTask, TaskError> {
     Ok(task)
 }
 
-/// The CRD's rules ([`crate::api::evaluationtask::validate`]) and the
-/// extraction paths' syntax, checked client-side (the API server checks the
-/// rules too); what the operator's validation and every run refuse.
+/// The CRD's rules ([`crate::api::evaluationtask::validate`]), the
+/// extraction paths' syntax, and the custom metrics' templates and the
+/// checks' regexes and schemas compiled, checked client-side (the API
+/// server checks the rules too); what the operator's validation and every
+/// run refuse.
 pub fn validate(spec: &EvaluationTaskSpec) -> Result<(), String> {
     evaluationtask::validate(spec)?;
     Extractor::new(&spec.extraction).map_err(|e| e.to_string())?;
+    OwnMetrics::new(&spec.metrics).map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -53,10 +53,15 @@ OpenAI body has ``"response_format": {"type": "json_object"}`` (or
 
     {"label": <rail>, "score": <float in [0, 1], 2 decimals>, "explanation": "stand-in verdict (<source>)"}
 
-``label`` is present when the prompt names a pair of labels (rails), found by
-their negative word: ``hallucinated`` -> faithful/hallucinated, ``irrelevant``
--> relevant/irrelevant, ``incorrect`` -> correct/incorrect (checked in that
-order). It is the positive label when score >= 0.5, else the negative one.
+``label`` is present when the prompt names its labels (rails): the labels a
+traceval judge system message lists (``The label must be exactly one of "a",
+"b" and "c"``, with their scores ``1 for "a", 0.5 for "b" or 0 for "c"``),
+else a pair found by its negative word: ``hallucinated`` ->
+faithful/hallucinated, ``irrelevant`` -> relevant/irrelevant, ``incorrect`` ->
+correct/incorrect (checked in that order). With listed scores it is the rail
+whose score is nearest the chosen score (ties: the higher one); otherwise the
+positive label when score >= 0.5, else the negative one. ``EXPECT_<LABEL>``
+below names the highest-scored rail.
 
 The score is chosen as follows, over the concatenated message contents:
 
@@ -218,7 +223,7 @@ def judge_reply(messages):
     verdict = {"score": round(score, 2),
                "explanation": "stand-in verdict (%s)" % source}
     if rails:
-        verdict = {"label": rails[0] if score >= 0.5 else rails[1], **verdict}
+        verdict = {"label": _label_for(rails, score, joined), **verdict}
     return json.dumps(verdict)
 
 
@@ -227,13 +232,36 @@ def judge_reply(messages):
 _RAILS = (("faithful", "hallucinated"), ("relevant", "irrelevant"),
           ("correct", "incorrect"))
 
+# traceval's judge system message: 'The label must be exactly one of "a",
+# "b" and "c".' and '"score": 1 for "a", 0.5 for "b" or 0 for "c"'.
+_LISTED_RAILS_RE = re.compile(r'exactly one of ((?:"[^"]+"(?:, | and | or )?)+)')
+_RAIL_SCORE_RE = re.compile(r'(\d+(?:\.\d+)?) for "([^"]+)"')
+
 
 def _rails(joined):
+    """The prompt's labels, the highest-scored first: the listed ones
+    (``exactly one of "a", "b" and "c"``), else a known pair."""
+    listed = _LISTED_RAILS_RE.search(joined)
+    if listed:
+        labels = re.findall(r'"([^"]+)"', listed.group(1))
+        scores = {label: float(score) for score, label in _RAIL_SCORE_RE.findall(joined)}
+        if len(labels) >= 2:
+            return sorted(labels, key=lambda l: -scores.get(l, 0.0)) if scores else labels
     lowered = joined.lower()
     for positive, negative in _RAILS:
         if re.search(r"\b%s\b" % negative, lowered):
             return positive, negative
     return None
+
+
+def _label_for(rails, score, joined):
+    """The rail whose listed score is nearest to ``score`` (ties: the higher
+    rail); without listed scores, the first rail when score >= 0.5, else the
+    last."""
+    scores = {label: float(s) for s, label in _RAIL_SCORE_RE.findall(joined)}
+    if all(r in scores for r in rails):
+        return min(rails, key=lambda r: (abs(scores[r] - score), -scores[r]))
+    return rails[0] if score >= 0.5 else rails[-1]
 
 
 def answer_reply(messages):

@@ -41,7 +41,7 @@ pub struct Faults {
 /// One request the judge received.
 #[derive(Clone, Debug)]
 pub struct Seen {
-    /// correctness, faithfulness or relevance.
+    /// correctness, faithfulness, relevance (answer relevance too) or custom.
     pub metric: &'static str,
     /// The `<question>` of the prompt.
     pub question: String,
@@ -109,13 +109,44 @@ fn expected_word(question: &str) -> Option<&'static str> {
         .map(|(_, word)| *word)
 }
 
+/// The labels a system message asks for ("exactly one of "a", "b" and "c"").
+fn rails(system: &str) -> Vec<String> {
+    let tail = system.rsplit("exactly one of ").next().unwrap_or_default();
+    tail.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A task's own metric: the first rail named (case-insensitively) in the
+/// judged text (the document of a per-document metric, else the answer);
+/// the last rail when none is.
+fn custom_verdict(system: &str, user: &str) -> String {
+    let rails = rails(system);
+    let text = tagged(user, "<document>\n", "\n</document>")
+        .or_else(|| tagged(user, "<answer>\n", "\n</answer>"))
+        .unwrap_or_default()
+        .to_lowercase();
+    let label = rails
+        .iter()
+        .find(|r| text.contains(&r.to_lowercase()))
+        .or(rails.last())
+        .cloned()
+        .unwrap_or_default();
+    json!({"label": label, "explanation": format!("stand-in: the text says {label}")}).to_string()
+}
+
 /// The verdict the stand-in gives, from the prompt alone.
 fn verdict(metric: &str, user: &str) -> (&'static str, String) {
     let question = tagged(user, "<question>\n", "\n</question>").unwrap_or_default();
     let expected = expected_word(question).unwrap_or("\u{0}");
     match metric {
         "relevance" => {
-            let document = tagged(user, "<document>\n", "\n</document>").unwrap_or_default();
+            // Of a document, or (answer relevance) of the answer.
+            let document = tagged(user, "<document>\n", "\n</document>")
+                .or_else(|| tagged(user, "<answer>\n", "\n</answer>"))
+                .unwrap_or_default();
             let relevant = document.contains(expected);
             let label = if relevant { "relevant" } else { "irrelevant" };
             (
@@ -144,7 +175,15 @@ fn verdict(metric: &str, user: &str) -> (&'static str, String) {
         }
         _ => {
             let answer = tagged(user, "<answer>\n", "\n</answer>").unwrap_or_default();
-            let correct = answer.contains(expected);
+            // Against a reference answer: correct when the answer has every
+            // capitalised word of it (so a reference can overrule the fact).
+            let correct = match tagged(user, "<expected_answer>\n", "\n</expected_answer>") {
+                Some(reference) => reference
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
+                    .all(|w| answer.contains(w)),
+                None => answer.contains(expected),
+            };
             let label = if correct { "correct" } else { "incorrect" };
             // A fenced block, as many models answer.
             (
@@ -195,8 +234,10 @@ async fn complete(State(judge): State<Arc<Judge>>, headers: HeaderMap, body: Byt
         "relevance"
     } else if system.contains("\"faithful\" or \"hallucinated\"") {
         "faithfulness"
-    } else {
+    } else if system.contains("\"correct\" or \"incorrect\"") {
         "correctness"
+    } else {
+        "custom"
     };
     let (ordinal, attempt) = {
         let mut attempts = judge.attempts.lock().unwrap();
@@ -241,6 +282,9 @@ async fn complete(State(judge): State<Arc<Judge>>, headers: HeaderMap, body: Byt
         .any(|u| user.contains(u.as_str()))
     {
         return completion("I am not able to decide this one.");
+    }
+    if metric == "custom" {
+        return completion(&custom_verdict(&system, &user));
     }
     completion(&verdict(metric, &user).1)
 }

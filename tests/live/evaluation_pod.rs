@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use evaluationtask_support::task::*;
 use evaluationtask_support::*;
-use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use kube::api::{Api, ListParams, LogParams, PostParams};
@@ -31,7 +31,9 @@ use serde_json::json;
 use support::operator::install_crds;
 use support::procs::required_env;
 use support::{DEADLINE, TempNamespace, client, poll, real_node, traceval_image};
-use traceval::api::evaluationtask::EvaluationTaskStatus;
+use traceval::api::evaluationtask::{
+    EvaluationConditionReason, EvaluationConditionType, EvaluationTaskStatus,
+};
 use traceval::resources::evaluationtask::EvaluationOptions;
 
 /// A scheduled run starts at the next full minute, then its pod starts.
@@ -254,6 +256,156 @@ async fn the_cronjob_and_the_single_trace_job_evaluate_in_pods_on_the_real_node(
     .await;
     for (pod, log) in &pods {
         assert_ran_in_pod(pod, log, &token);
+    }
+}
+
+/// The task's own metrics and reference answers, in the evaluation pod:
+/// the dataset's ConfigMap missing holds the task at `DatasetMissing`
+/// (no Job); once it exists the Job's pod mounts it, correctness is judged
+/// against the reference (the stand-in scores what the reference's marker
+/// says, overruling the question's `EXPECT_SCORE=1`), and the custom
+/// metric's and the check's labels and explanations reach the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_metrics_and_reference_answers_evaluate_in_a_pod() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TempNamespace::create_on_real_node(&client, "eval-metrics").await;
+    let token = token_value();
+    create_secret(&client, &ns.name, SECRET, TOKEN_KEY, &token).await;
+    let options = EvaluationOptions {
+        image: traceval_image(),
+        trace_query_url: Some(JAEGER_IN_CLUSTER.to_owned()),
+        ..EvaluationOptions::default()
+    };
+    let _operator = EvalOperator::start(&client, &ns.name, options);
+    let service = format!("evalmetrics-{}", ns.name);
+    let id = format!("{:032x}", fastrand::u128(..));
+    let question = "capital of china EXPECT_SCORE=1";
+    let start = Timestamp::now() - SignedDuration::from_mins(5);
+    post_traces(&sample_trace(&id, &service, start, question)).await;
+    poll("the trace in Jaeger", DEADLINE, || async {
+        (!jaeger_trace_ids(&service).await.is_empty()).then_some(())
+    })
+    .await;
+    let judge_url = format!("{}/v1", required_env("TRACEVAL_LLM_STANDIN_URL"));
+    create_task(
+        &client,
+        &ns.name,
+        "refs",
+        json!({
+            "target": {"serviceName": service},
+            "judge": judge(&judge_url, json!({})),
+            "extraction": example_extraction(),
+            "traceIDs": [id],
+            "metrics": {
+                "faithfulness": false,
+                "custom": [{
+                    "name": "concise",
+                    "template": "Is the answer concise? EXPECT_CONCISE=1\n{answer}",
+                    "rails": [{"label": "concise", "score": 1}, {"label": "verbose", "score": 0}]
+                }],
+                "checks": [{"name": "namesBeijing", "regex": "Beijing"}]
+            },
+            "dataset": {"configMapRef": {"name": "refs", "key": "rows.jsonl"}}
+        }),
+    )
+    .await;
+    let degraded = |s: &EvaluationTaskStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == EvaluationConditionType::Degraded)
+            .map(|c| (c.reason, c.message.clone()))
+    };
+    let (reason, message) = poll("DatasetMissing", DEADLINE, || async {
+        degraded(&status(&client, &ns.name, "refs").await)
+            .filter(|(r, _)| *r == EvaluationConditionReason::DatasetMissing)
+    })
+    .await;
+    assert_eq!(reason, EvaluationConditionReason::DatasetMissing);
+    assert!(message.contains("ConfigMap refs not found"), "{message}");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    assert!(
+        jobs.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no run without its dataset"
+    );
+
+    let rows = format!(
+        "{}\n",
+        json!({"query": question, "reference": "Nanjing. EXPECT_CORRECT=0"})
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
+    let map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "refs"},
+        "data": {"rows.jsonl": rows}
+    }))
+    .unwrap();
+    maps.create(&PostParams::default(), &map).await.unwrap();
+    let done = wait_for_status(&client, &ns.name, "refs", "the trace done", |s| {
+        s.trace_list_progress.as_ref().is_some_and(|p| p.done == 1)
+    })
+    .await;
+    let counts = done.counts.clone().unwrap();
+    assert_eq!(
+        (
+            counts.evaluated,
+            counts.with_reference,
+            counts.without_reference
+        ),
+        (1, 1, 0),
+        "{counts:?}"
+    );
+    let result = &done.recent_results[0];
+    assert_eq!(
+        result.scores.correctness,
+        Some(0.0),
+        "judged against the reference: {result:?}"
+    );
+    assert_eq!(
+        result.scores.custom.get("concise"),
+        Some(&1.0),
+        "{result:?}"
+    );
+    assert_eq!(
+        result.scores.custom.get("namesBeijing"),
+        Some(&1.0),
+        "{result:?}"
+    );
+    let concise = &result.judgements["concise"];
+    assert_eq!(concise.label.as_deref(), Some("concise"));
+    assert_eq!(
+        concise.explanation.as_deref(),
+        Some("stand-in verdict (marker)")
+    );
+    assert_eq!(
+        result.judgements["correctness"].label.as_deref(),
+        Some("incorrect")
+    );
+    assert_eq!(
+        result.judgements["namesBeijing"].label.as_deref(),
+        Some("pass")
+    );
+    let averages = done.averages.clone().unwrap();
+    assert_eq!(averages.custom.get("concise"), Some(&1.0));
+    let pods = poll("the Job's pod to finish", DEADLINE, || async {
+        let pods = finished_pods(&client, &ns.name, "refs").await;
+        (!pods.is_empty()).then_some(pods)
+    })
+    .await;
+    for (pod, log) in &pods {
+        assert_ran_in_pod(pod, log, &token);
+        let mounted = pod
+            .spec
+            .as_ref()
+            .unwrap()
+            .volumes
+            .iter()
+            .flatten()
+            .any(|v| v.config_map.as_ref().is_some_and(|c| c.name == "refs"));
+        assert!(mounted, "the dataset ConfigMap is a volume of the pod");
     }
 }
 

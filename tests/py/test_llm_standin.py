@@ -383,3 +383,16 @@ def test_judge_metric_marker_beats_score_marker(standin):
     system = 'Answer "correct" or "incorrect" as JSON with a score.'
     v = json.loads(oai_content(standin, oai_body(system, "EXPECT_RELEVANT=0 EXPECT_CORRECT=1 q")))
     assert (v["label"], v["score"]) == ("correct", 1.0)
+
+
+def test_judge_follows_listed_rails_and_their_scores(standin):
+    # traceval's system message for a task's own metric with three rails.
+    system = ('Reply with one JSON object and nothing else: {"label": "concise", "ok" or "verbose", '
+              '"score": 1 for "concise", 0.5 for "ok" or 0 for "verbose", "explanation": "..."}. '
+              'The label must be exactly one of "concise", "ok" and "verbose".')
+    labels = {score: json.loads(oai_content(standin, oai_body(system, "a EXPECT_SCORE=%s" % score)))["label"]
+              for score in ("0.9", "0.6", "0.4", "0.1")}
+    assert labels == {"0.9": "concise", "0.6": "ok", "0.4": "ok", "0.1": "verbose"}
+    # EXPECT_<LABEL> names the highest-scored rail.
+    v = json.loads(oai_content(standin, oai_body(system, "EXPECT_CONCISE=0 EXPECT_SCORE=1 a")))
+    assert (v["label"], v["score"]) == ("verbose", 0.0)

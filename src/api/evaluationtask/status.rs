@@ -166,6 +166,37 @@ pub struct Scores {
     /// 1 / rank of the first relevant document within K (0 when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mrr: Option<f64>,
+    /// The share of judged documents that are relevant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_relevance: Option<f64>,
+    /// The answer addresses the query (right or wrong): 1, else 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_relevance: Option<f64>,
+    /// The task's own metrics and checks (`spec.metrics.custom`,
+    /// `spec.metrics.checks`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 40))]
+    pub custom: BTreeMap<String, f64>,
+}
+
+impl Scores {
+    /// Every present score by its name in status (camelCase; the task's
+    /// own metrics by theirs), built-ins first.
+    pub fn named(&self) -> impl Iterator<Item = (&str, f64)> {
+        [
+            ("correctness", self.correctness),
+            ("faithfulness", self.faithfulness),
+            ("answerRelevance", self.answer_relevance),
+            ("ndcg", self.ndcg),
+            ("hitRate", self.hit_rate),
+            ("precisionAtK", self.precision_at_k),
+            ("mrr", self.mrr),
+            ("contextRelevance", self.context_relevance),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .chain(self.custom.iter().map(|(name, v)| (name.as_str(), *v)))
+    }
 }
 
 /// How many traces each average is over.
@@ -178,9 +209,21 @@ pub struct MetricCounts {
     /// Traces with a faithfulness score.
     #[serde(default)]
     pub faithfulness: u64,
-    /// Traces with retrieval scores (nDCG, hit rate, Precision@K, MRR).
+    /// Traces with retrieval scores (nDCG, hit rate, Precision@K, MRR,
+    /// context relevance).
     #[serde(default)]
     pub retrieval: u64,
+    /// Traces with an answer relevance score.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub answer_relevance: u64,
+    /// Traces with a score of each of the task's own metrics and checks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 40))]
+    pub custom: BTreeMap<String, u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Trace counts.
@@ -205,6 +248,24 @@ pub struct TraceCounts {
     /// "kind:LLM"`, `unreadable spans`, `judge error`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_evaluated: BTreeMap<String, u64>,
+    /// With `spec.dataset`: evaluated traces whose query had a reference answer.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub with_reference: u64,
+    /// With `spec.dataset`: evaluated traces whose query had none (judged
+    /// without a reference).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub without_reference: u64,
+}
+
+impl TraceCounts {
+    /// Counts whether a trace's query had a reference answer (`None`: no dataset).
+    pub fn count_reference(&mut self, matched: Option<bool>) {
+        match matched {
+            Some(true) => self.with_reference += 1,
+            Some(false) => self.without_reference += 1,
+            None => {}
+        }
+    }
 }
 
 /// Judge requests and token usage.
@@ -252,9 +313,101 @@ pub struct TraceResultSummary {
     /// spans held differing values.
     #[serde(default, skip_serializing_if = "SpanChoices::is_empty")]
     pub choices: SpanChoices,
+    /// What each metric said: label, score and the judge's explanation
+    /// (cut to 160 characters here; whole, up to 500, in the JSON lines).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 48))]
+    pub judgements: BTreeMap<String, Judgement>,
+    /// How many documents the trace retrieved and how many were judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<DocumentCounts>,
     /// When it was evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluated_at: Option<Time>,
+}
+
+/// Explanations in `status.recentResults` are cut to this many characters.
+pub const MAX_STATUS_EXPLANATION: usize = 160;
+
+/// What one metric (a judge metric or a check) said of one trace.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    /// The label (of the metric's rails, or `pass` / `fail` for a check);
+    /// absent for a per-document metric (see `documents`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub label: Option<String>,
+    /// Its score (the mean of the documents' for a per-document metric).
+    pub score: f64,
+    /// Why, in the judge's words (or what the check found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub explanation: Option<String>,
+    /// A per-document metric's verdict on each judged document, in
+    /// retrieval order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub documents: Vec<DocumentJudgement>,
+}
+
+/// What a per-document metric said of one document.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentJudgement {
+    /// The label.
+    #[schemars(length(max = 63))]
+    pub label: String,
+    /// Its score.
+    pub score: f64,
+    /// Why (in the JSON lines only; not kept in status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub explanation: Option<String>,
+}
+
+impl Judgement {
+    /// The form kept in status: explanation cut, no per-document explanations.
+    pub fn for_status(&self) -> Self {
+        Self {
+            label: self.label.clone(),
+            score: self.score,
+            explanation: self
+                .explanation
+                .as_deref()
+                .map(|e| cut(e, MAX_STATUS_EXPLANATION)),
+            documents: self
+                .documents
+                .iter()
+                .map(|d| DocumentJudgement {
+                    label: d.label.clone(),
+                    score: d.score,
+                    explanation: None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `text` cut to at most `max` characters, ending in `…` when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The documents of one trace: retrieved, and judged (at most
+/// `spec.metrics.retrieval.maxDocuments`, in retrieval order).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentCounts {
+    /// Documents the trace retrieved.
+    pub retrieved: u64,
+    /// Documents judged.
+    pub judged: u64,
 }
 
 /// The span a value was taken from when several spans matched its selector
@@ -348,6 +501,8 @@ pub enum EvaluationConditionReason {
     TargetNotFound,
     /// The judge token Secret or key does not exist.
     JudgeSecretMissing,
+    /// The reference answers' ConfigMap or key (`spec.dataset`) does not exist.
+    DatasetMissing,
     /// Evaluation runs failed repeatedly.
     RunsFailing,
     /// The spec passed the schema but cannot be realised; edit it.
@@ -376,6 +531,7 @@ impl EvaluationConditionReason {
             Self::SamplingEnded => "SamplingEnded",
             Self::TargetNotFound => "TargetNotFound",
             Self::JudgeSecretMissing => "JudgeSecretMissing",
+            Self::DatasetMissing => "DatasetMissing",
             Self::RunsFailing => "RunsFailing",
             Self::InvalidSpec => "InvalidSpec",
             Self::ApplyFailed => "ApplyFailed",

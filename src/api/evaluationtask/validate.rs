@@ -3,7 +3,9 @@
 //! evaluator's runs both refuse. The extraction paths are compiled by the
 //! evaluator (`evaluate::task::validate` adds that check).
 
-use super::EvaluationTaskSpec;
+use std::collections::BTreeSet;
+
+use super::{EvaluationTaskSpec, MetricsSpec, RESERVED_METRIC_NAMES};
 
 /// The CRD's rules, except the extraction paths' syntax.
 pub fn validate(spec: &EvaluationTaskSpec) -> Result<(), String> {
@@ -56,6 +58,90 @@ pub fn validate(spec: &EvaluationTaskSpec) -> Result<(), String> {
     }
     if spec.metrics.retrieval.k < 1 {
         return Err("metrics.retrieval.k must be at least 1".into());
+    }
+    metrics(&spec.metrics)
+}
+
+/// The rules of `spec.metrics` (template syntax and regexes are compiled
+/// by the evaluator).
+fn metrics(metrics: &MetricsSpec) -> Result<(), String> {
+    let retrieval = &metrics.retrieval;
+    if let Some(max) = retrieval.max_documents
+        && max < retrieval.k
+    {
+        return Err(format!(
+            "metrics.retrieval.maxDocuments ({max}) must be at least retrieval.k ({})",
+            retrieval.k
+        ));
+    }
+    let mut names = BTreeSet::new();
+    let own = metrics
+        .custom
+        .iter()
+        .map(|m| ("custom", m.name.as_str()))
+        .chain(metrics.checks.iter().map(|c| ("checks", c.name.as_str())));
+    for (list, name) in own {
+        if RESERVED_METRIC_NAMES.contains(&name) {
+            return Err(format!(
+                "metrics.{list}: {name:?} is a built-in metric's name ({})",
+                RESERVED_METRIC_NAMES.join(", ")
+            ));
+        }
+        if !names.insert(name) {
+            return Err(format!(
+                "metrics: the name {name:?} is used twice (custom metrics and checks share one namespace)"
+            ));
+        }
+    }
+    for metric in &metrics.custom {
+        let at = format!("metrics.custom {:?}", metric.name);
+        if metric.rails.len() < 2 {
+            return Err(format!("{at}: rails need at least two labels"));
+        }
+        let mut labels = BTreeSet::new();
+        for rail in &metric.rails {
+            if !labels.insert(rail.label.to_lowercase()) {
+                return Err(format!("{at}: the rail {:?} is listed twice", rail.label));
+            }
+            if !(0.0..=1.0).contains(&rail.score) {
+                return Err(format!(
+                    "{at}: the rail {:?} has score {}, not in [0, 1]",
+                    rail.label, rail.score
+                ));
+            }
+        }
+    }
+    for check in &metrics.checks {
+        let kinds = [
+            check.regex.is_some(),
+            check.json_schema.is_some(),
+            check.reference.is_some(),
+            check.length.is_some(),
+            check.latency.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(format!(
+                "metrics.checks {:?}: a check needs exactly one of regex, jsonSchema, reference, length and latency",
+                check.name
+            ));
+        }
+        if let Some(length) = &check.length {
+            match (length.min, length.max) {
+                (None, None) => {
+                    return Err(format!(
+                        "metrics.checks {:?}: length needs min or max",
+                        check.name
+                    ));
+                }
+                (Some(min), Some(max)) if min > max => {
+                    return Err(format!(
+                        "metrics.checks {:?}: length.min must not exceed length.max",
+                        check.name
+                    ));
+                }
+                _ => {}
+            }
+        }
     }
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! evaluation happened is an attribute.
 //!
 //! Attributes: `traceval.task.namespace`, `traceval.task.name`,
-//! `traceval.score.<metric>` (doubles, only the metrics obtained),
+//! `traceval.score.<metric>` (doubles, only the metrics obtained; the
+//! metric named as in status: `hitRate`, a custom metric by its name),
 //! `traceval.evaluated_at` (RFC 3339) and `traceval.error` for a failed trace.
 //! The span's resource has `service.name` = [`EVALUATOR_SERVICE`], so the
 //! evaluator knows its own spans when it reads traces back.
@@ -172,19 +173,10 @@ fn string(key: &str, value: &str) -> Value {
 }
 
 fn scores(scores: &Scores) -> Vec<Value> {
-    [
-        ("correctness", scores.correctness),
-        ("faithfulness", scores.faithfulness),
-        ("ndcg", scores.ndcg),
-        ("hit_rate", scores.hit_rate),
-        ("precision_at_k", scores.precision_at_k),
-        ("mrr", scores.mrr),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| {
-        value.map(|v| json!({"key": format!("traceval.score.{name}"), "value": {"doubleValue": v}}))
-    })
-    .collect()
+    scores
+        .named()
+        .map(|(name, v)| json!({"key": format!("traceval.score.{name}"), "value": {"doubleValue": v}}))
+        .collect()
 }
 
 /// Whether a span is an evaluation span (so reading traces back skips it).
@@ -224,13 +216,17 @@ mod tests {
             query: None,
             answer: None,
             contexts: vec![],
+            reference: None,
             scores: Scores {
                 correctness: Some(1.0),
                 ..Scores::default()
             },
+            judgements: Default::default(),
+            documents: None,
             error: Some("faithfulness: judge down".into()),
             choices: Default::default(),
             failure: Some(crate::evaluate::scoring::reasons::JUDGE),
+            reference_matched: None,
         };
         let span = exporter.span(
             None,

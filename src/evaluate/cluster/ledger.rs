@@ -57,6 +57,7 @@ impl Ledger {
         } else {
             self.counts.evaluated += 1;
         }
+        self.counts.count_reference(result.reference_matched);
         self.totals.add(&result.scores);
         self.recent.insert(
             0,
@@ -69,6 +70,12 @@ impl Ledger {
                     .map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),
                 link,
                 choices: result.choices.clone(),
+                judgements: result
+                    .judgements
+                    .iter()
+                    .map(|(name, j)| (name.clone(), j.for_status()))
+                    .collect(),
+                documents: result.documents,
                 evaluated_at: Some(Time(now)),
             },
         );
@@ -135,13 +142,17 @@ mod tests {
             query: Some("q".into()),
             answer: Some("a".into()),
             contexts: vec![],
+            reference: None,
             scores: Scores {
                 correctness,
                 ..Scores::default()
             },
+            judgements: Default::default(),
+            documents: None,
             error: error.map(str::to_owned),
             choices: Default::default(),
             failure: error.map(|_| reasons::VALUE_NOT_FOUND),
+            reference_matched: None,
         }
     }
 

@@ -31,15 +31,8 @@ pub struct Traffic {
 impl Traffic {
     /// The figures of one trace.
     pub fn of(trace: &Trace) -> Self {
-        let start = trace.start_time_unix_nano();
-        let end = trace
-            .spans
-            .iter()
-            .map(|s| s.end_time_unix_nano)
-            .max()
-            .unwrap_or(start);
         let mut traffic = Self {
-            latency_nanos: end.saturating_sub(start),
+            latency_nanos: trace.latency_nanos(),
             ..Self::default()
         };
         for span in &trace.spans {

@@ -146,9 +146,9 @@ impl Judge {
             let failure = match sent {
                 Ok(reply) => {
                     self.limiter.succeeded();
-                    return parse_reply(&reply, &prompt.metric.rails()).map_err(|e| {
+                    return parse_reply(&reply, &prompt.rails).map_err(|e| {
                         self.counters.not_parsable.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(metric = prompt.metric.name(), error = %e, "judge reply not parsable");
+                        tracing::warn!(metric = &*prompt.metric, error = %e, "judge reply not parsable");
                         JudgeError::from(e)
                     });
                 }
@@ -184,7 +184,7 @@ impl Judge {
                     reached,
                 });
             }
-            tracing::debug!(metric = prompt.metric.name(), attempt, %reason, ?wait, "retrying judge request");
+            tracing::debug!(metric = &*prompt.metric, attempt, %reason, ?wait, "retrying judge request");
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             attempt += 1;
             tokio::time::sleep(wait).await;

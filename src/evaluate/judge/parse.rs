@@ -1,77 +1,120 @@
 //! Reading a judge's reply. The judge is asked for
 //! `{"label": "...", "score": <0..1>, "explanation": "..."}`; models add code
 //! fences, prose around the object, capitals and punctuation. The label
-//! decides the score (rails: positive 1, negative 0); the judge's own
+//! decides the score (each rail has its score: the built-ins' positive 1,
+//! negative 0; a custom metric's as its task says); the judge's own
 //! `score` is not trusted, since models often disagree with themselves.
 //!
 //! - The first JSON object with a `label` member (inside a code fence, the
 //!   whole reply, or anywhere in the text) is used; its label is snapped to
 //!   a rail: rails are tried longest first and must match whole words, so
 //!   "incorrect" is never read as "correct" and "unfaithful" not as "faithful".
-//! - An object without a label whose `score` is exactly 1 or 0 (the values
-//!   the prompt ties to the rails) is read as that rail; a fractional score
-//!   without a label says nothing about which side of the judge's threshold
-//!   it meant, so it is not parsable.
+//! - An object without a label whose `score` is exactly a rail's score (the
+//!   values the prompt ties to the rails) is read as that rail; any other
+//!   score without a label says nothing about which rail the judge meant, so
+//!   it is not parsable.
 //! - Without such an object, a reply naming exactly one rail as a whole word
 //!   ("The answer is incorrect.") is read as that rail.
+//! - A judge's explanation is kept, cut to [`MAX_EXPLANATION`] characters.
 //! - Anything else is [`NotParsable`]: counted by the caller, never a 0.
 
+use crate::api::evaluationtask::cut;
 use serde_json::Value;
 
-/// The two labels a judge may answer for one metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rails {
-    /// The label worth 1.
-    pub positive: &'static str,
-    /// The label worth 0.
-    pub negative: &'static str,
+/// One label a judge may answer and the score it gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rail {
+    /// The label, as the prompt spells it.
+    pub label: String,
+    /// Its score in [0, 1].
+    pub score: f64,
 }
 
+/// The labels a judge may answer for one metric (two or more).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rails(Vec<Rail>);
+
 impl Rails {
-    fn longest_first(&self) -> [(&'static str, bool); 2] {
-        let p = (self.positive, true);
-        let n = (self.negative, false);
-        if self.negative.len() >= self.positive.len() {
-            [n, p]
-        } else {
-            [p, n]
-        }
+    /// Rails from `(label, score)` pairs, in the order the prompt names them.
+    pub fn new<S: Into<String>>(rails: impl IntoIterator<Item = (S, f64)>) -> Self {
+        Self(
+            rails
+                .into_iter()
+                .map(|(label, score)| Rail {
+                    label: label.into(),
+                    score,
+                })
+                .collect(),
+        )
+    }
+
+    /// The two rails of a pass/fail metric: `positive` worth 1, `negative` 0.
+    pub fn binary(positive: &str, negative: &str) -> Self {
+        Self::new([(positive, 1.0), (negative, 0.0)])
+    }
+
+    /// The rails in prompt order.
+    pub fn iter(&self) -> impl Iterator<Item = &Rail> {
+        self.0.iter()
+    }
+
+    /// Rails by decreasing label length, so a label containing another
+    /// ("incorrect" ⊃ "correct") is tried first.
+    fn longest_first(&self) -> Vec<&Rail> {
+        let mut rails: Vec<&Rail> = self.0.iter().collect();
+        rails.sort_by_key(|r| std::cmp::Reverse(r.label.len()));
+        rails
     }
 
     /// The rail `label` names, longest rail first, whole words only.
-    pub fn snap(&self, label: &str) -> Option<bool> {
+    pub fn snap(&self, label: &str) -> Option<&Rail> {
         let lower = label.to_lowercase();
         self.longest_first()
             .into_iter()
-            .find(|(rail, _)| contains_word(&lower, rail))
-            .map(|(_, positive)| positive)
+            .find(|rail| contains_word(&lower, &rail.label.to_lowercase()))
     }
 
     /// The rail free text names, when it names exactly one.
-    fn snap_prose(&self, text: &str) -> Option<bool> {
-        let lower = text.to_lowercase();
-        let found: Vec<bool> = self
-            .longest_first()
-            .into_iter()
-            .filter(|(rail, _)| contains_word(&lower, rail))
-            .map(|(_, positive)| positive)
-            .collect();
+    fn snap_prose(&self, text: &str) -> Option<&Rail> {
+        let mut lower = text.to_lowercase();
+        let mut found = Vec::new();
+        for rail in self.longest_first() {
+            let label = rail.label.to_lowercase();
+            if contains_word(&lower, &label) {
+                found.push(rail);
+                // "incorrect" must not also count as "correct".
+                lower = lower.replace(&label, " ");
+            }
+        }
         match found.as_slice() {
             [one] => Some(*one),
             _ => None,
         }
+    }
+
+    /// The rail with exactly this score, when one has it.
+    fn by_score(&self, score: f64) -> Option<&Rail> {
+        self.0.iter().find(|r| r.score == score)
     }
 }
 
 /// A judge's verdict on one question.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
-    /// Whether the positive rail was chosen.
-    pub positive: bool,
-    /// 1 for the positive rail, 0 for the negative one.
+    /// The rail chosen.
+    pub label: String,
+    /// Its score.
     pub score: f64,
     /// The judge's explanation, when it gave one.
     pub explanation: Option<String>,
+}
+
+impl Verdict {
+    /// Whether the verdict is on the upper half of the scale (for the
+    /// binary built-ins: the positive rail).
+    pub fn positive(&self) -> bool {
+        self.score >= 0.5
+    }
 }
 
 /// A reply whose label could not be read; holds the start of the reply.
@@ -81,34 +124,36 @@ pub struct NotParsable(pub String);
 
 /// Reads a reply against the metric's rails (see the module documentation).
 pub fn parse_reply(reply: &str, rails: &Rails) -> Result<Verdict, NotParsable> {
-    let verdict = |positive: bool, explanation: Option<String>| Verdict {
-        positive,
-        score: if positive { 1.0 } else { 0.0 },
+    let verdict = |rail: &Rail, explanation: Option<String>| Verdict {
+        label: rail.label.clone(),
+        score: rail.score,
         explanation,
     };
     if let Some(object) = find_object(reply) {
         let explanation = object
             .get("explanation")
             .and_then(Value::as_str)
-            .map(str::to_owned);
-        let positive = match object.get("label") {
+            .map(|e| cut(e, MAX_EXPLANATION));
+        let rail = match object.get("label") {
             Some(Value::String(label)) => rails.snap(label),
             Some(other) => rails.snap(&other.to_string()),
-            None => match object.get("score").and_then(Value::as_f64) {
-                Some(1.0) => Some(true),
-                Some(0.0) => Some(false),
-                _ => None,
-            },
+            None => object
+                .get("score")
+                .and_then(Value::as_f64)
+                .and_then(|score| rails.by_score(score)),
         };
-        return positive
-            .map(|positive| verdict(positive, explanation))
+        return rail
+            .map(|rail| verdict(rail, explanation))
             .ok_or_else(|| not_parsable(reply));
     }
     rails
         .snap_prose(reply)
-        .map(|positive| verdict(positive, None))
+        .map(|rail| verdict(rail, None))
         .ok_or_else(|| not_parsable(reply))
 }
+
+/// Characters of a judge's explanation kept in results.
+pub const MAX_EXPLANATION: usize = 500;
 
 fn not_parsable(reply: &str) -> NotParsable {
     NotParsable(reply.chars().take(200).collect())
@@ -166,17 +211,14 @@ fn contains_word(text: &str, word: &str) -> bool {
 mod tests {
     use super::*;
 
-    const CORRECTNESS: Rails = Rails {
-        positive: "correct",
-        negative: "incorrect",
-    };
-    const FAITHFULNESS: Rails = Rails {
-        positive: "faithful",
-        negative: "hallucinated",
-    };
+    use std::sync::LazyLock;
+
+    static CORRECTNESS: LazyLock<Rails> = LazyLock::new(|| Rails::binary("correct", "incorrect"));
+    static FAITHFULNESS: LazyLock<Rails> =
+        LazyLock::new(|| Rails::binary("faithful", "hallucinated"));
 
     fn label(reply: &str, rails: &Rails) -> Option<bool> {
-        parse_reply(reply, rails).ok().map(|v| v.positive)
+        parse_reply(reply, rails).ok().map(|v| v.positive())
     }
 
     #[test]
@@ -189,7 +231,7 @@ mod tests {
         assert_eq!(
             v,
             Verdict {
-                positive: true,
+                label: "correct".into(),
                 score: 1.0,
                 explanation: Some("Paris is right.".into())
             }
@@ -227,7 +269,7 @@ mod tests {
     #[test]
     fn score_only_objects_on_the_rails() {
         let v = parse_reply(r#"{"score": 1.0, "explanation": "ok"}"#, &CORRECTNESS).unwrap();
-        assert!(v.positive);
+        assert!(v.positive());
         assert_eq!(label(r#"{"score": 0}"#, &FAITHFULNESS), Some(false));
         // The label wins over the score.
         assert_eq!(
@@ -256,5 +298,37 @@ mod tests {
             let result = parse_reply(reply, &CORRECTNESS);
             assert!(result.is_err(), "{reply:?} gave {result:?}");
         }
+    }
+
+    #[test]
+    fn graded_rails_of_a_custom_metric() {
+        let rails = Rails::new([("polite", 1.0), ("neutral", 0.5), ("rude", 0.0)]);
+        let v = parse_reply(r#"{"label": "Neutral", "explanation": "flat"}"#, &rails).unwrap();
+        assert_eq!((v.label.as_str(), v.score), ("neutral", 0.5));
+        assert_eq!(
+            parse_reply(r#"{"score": 0.5}"#, &rails).unwrap().label,
+            "neutral"
+        );
+        assert!(parse_reply(r#"{"score": 0.7}"#, &rails).is_err());
+        assert_eq!(parse_reply("It is rude.", &rails).unwrap().score, 0.0);
+        // Two rails named in prose: not parsable.
+        assert!(parse_reply("polite, not rude", &rails).is_err());
+        // Rails are tried longest first: "impolite" is not "polite".
+        let rails = Rails::new([("polite", 1.0), ("impolite", 0.0)]);
+        assert_eq!(
+            parse_reply(r#"{"label":"impolite"}"#, &rails)
+                .unwrap()
+                .score,
+            0.0
+        );
+        assert_eq!(parse_reply("Impolite.", &rails).unwrap().score, 0.0);
+    }
+
+    #[test]
+    fn explanations_are_bounded() {
+        let long = "x".repeat(5000);
+        let reply = format!(r#"{{"label": "correct", "explanation": "{long}"}}"#);
+        let v = parse_reply(&reply, &CORRECTNESS).unwrap();
+        assert_eq!(v.explanation.unwrap().chars().count(), MAX_EXPLANATION);
     }
 }

@@ -1,4 +1,4 @@
-//! One trace through the evaluator: extract → judge → metrics.
+//! One trace through the evaluator: extract → judge and checks → metrics.
 //!
 //! - A span of the trace could not be read: failed, with where and why
 //!   (no judge request).
@@ -6,22 +6,37 @@
 //!   contain the evaluated operation and is skipped, with the reason (the
 //!   selectors, or a split trace: see [`super::reasons`]).
 //! - Query or answer not found in matching spans: failed, with the reason.
-//! - Otherwise the applicable metrics are asked for concurrently:
-//!   correctness always (when enabled); faithfulness and retrieval only
-//!   when the trace has contexts; one relevance request per document within K.
-//!   A metric whose judge request failed or whose reply was not parsable is
-//!   absent, and the trace is failed with every reason in `error`; the
-//!   metrics that were obtained are still reported.
+//! - Otherwise every applicable judge request is sent concurrently:
+//!   correctness (against the dataset's reference answer when the query
+//!   has one), faithfulness when the trace has contexts, answer relevance
+//!   when asked for, one relevance request per document up to
+//!   `retrieval.maxDocuments` (the retrieval metrics come from those
+//!   labels), and the task's own metrics (once, or once per judged
+//!   document); the code checks run without a request. A metric whose
+//!   request failed or whose reply was not parsable is absent, and the
+//!   trace is failed with every reason in `error`; the metrics that were
+//!   obtained are still reported, each with its label and explanation in
+//!   `judgements`.
 
-use futures::future::{OptionFuture, join_all};
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
 use serde::Serialize;
 
+use super::checks::{Check, CheckInput};
+use super::dataset::Dataset;
 use super::reasons;
 use super::retrieval;
-use crate::api::evaluationtask::{EvaluationTaskSpec, MetricsSpec, Scores};
+use crate::api::evaluationtask::{
+    DocumentCounts, DocumentJudgement, EvaluationTaskSpec, Judgement, MetricLevel, MetricsSpec,
+    Scores,
+};
 use crate::evaluate::extract::choice::Choices;
 use crate::evaluate::extract::{ExtractError, Extractor};
-use crate::evaluate::judge::{Judge, JudgeError, Verdict, prompts};
+use crate::evaluate::judge::{
+    Builtins, Fields, Judge, JudgeError, JudgeMetric, Prompt, Rails, TemplateError, Verdict,
+    prompts,
+};
 use crate::evaluate::trace::Trace;
 
 /// The result of one evaluated (or failed) trace: one line of the results.
@@ -36,8 +51,18 @@ pub struct TraceResult {
     pub answer: Option<String>,
     /// The contexts found.
     pub contexts: Vec<String>,
+    /// The dataset's reference answer for the query, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     /// The metrics obtained; a metric that does not apply or failed is absent.
     pub scores: Scores,
+    /// What each obtained metric said: label, score, explanation (and, per
+    /// document, each document's).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub judgements: BTreeMap<String, Judgement>,
+    /// Documents retrieved and judged, when the trace has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documents: Option<DocumentCounts>,
     /// Why the trace failed; `null` when every applicable metric was obtained.
     pub error: Option<String>,
     /// Which span query and answer came from, when several matching spans
@@ -47,6 +72,9 @@ pub struct TraceResult {
     /// The failure's class, a key of [`reasons`] (not printed: `error` says it).
     #[serde(skip)]
     pub failure: Option<&'static str>,
+    /// With a dataset: whether it had a reference for the query.
+    #[serde(skip)]
+    pub reference_matched: Option<bool>,
 }
 
 impl TraceResult {
@@ -57,10 +85,14 @@ impl TraceResult {
             query: None,
             answer: None,
             contexts: Vec::new(),
+            reference: None,
             scores: Scores::default(),
+            judgements: BTreeMap::new(),
+            documents: None,
             error: Some(error),
             choices: Choices::default(),
             failure: Some(failure),
+            reference_matched: None,
         }
     }
 
@@ -72,6 +104,8 @@ impl TraceResult {
 
 /// What became of one trace.
 #[derive(Debug, Clone, PartialEq)]
+// The common case is `Done`; boxing it would cost an allocation per trace.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// Nothing to evaluate: no span matches the query or answer selector.
     Skipped {
@@ -84,22 +118,111 @@ pub enum Outcome {
     Done(TraceResult),
 }
 
+/// Why a task's metrics cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The extraction settings.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// A custom metric's template.
+    #[error("spec.metrics.custom {name:?}: template: {error}")]
+    Template {
+        /// The metric.
+        name: String,
+        /// What is wrong.
+        error: TemplateError,
+    },
+    /// A check.
+    #[error("spec.metrics.checks {name:?}: {error}")]
+    Check {
+        /// The check.
+        name: String,
+        /// What is wrong.
+        error: String,
+    },
+}
+
+/// The task's own judge metrics and checks, compiled.
+#[derive(Debug)]
+pub struct OwnMetrics {
+    custom: Vec<JudgeMetric>,
+    checks: Vec<Check>,
+}
+
+impl OwnMetrics {
+    /// Compiles `spec.metrics.custom` and `spec.metrics.checks`; the error
+    /// names the metric and what is wrong with it.
+    pub fn new(metrics: &MetricsSpec) -> Result<Self, EngineError> {
+        let custom = metrics
+            .custom
+            .iter()
+            .map(|m| {
+                let rails = Rails::new(m.rails.iter().map(|r| (r.label.clone(), r.score)));
+                let per_document = m.level == MetricLevel::Document;
+                JudgeMetric::new(&m.name, &m.template, rails, per_document).map_err(|error| {
+                    EngineError::Template {
+                        name: m.name.clone(),
+                        error,
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let checks = metrics
+            .checks
+            .iter()
+            .map(|c| {
+                Check::new(c).map_err(|error| EngineError::Check {
+                    name: c.name.clone(),
+                    error,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { custom, checks })
+    }
+}
+
 /// The evaluator of one task.
 #[derive(Debug)]
 pub struct Engine {
     extractor: Extractor,
     metrics: MetricsSpec,
     judge: Judge,
+    builtins: Builtins,
+    own: OwnMetrics,
+    dataset: Option<Dataset>,
+}
+
+/// Which result a judge request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Correctness,
+    Faithfulness,
+    AnswerRelevance,
+    /// Relevance of document `i` (0-based).
+    Relevance(usize),
+    /// Custom metric `m`, per trace.
+    Custom(usize),
+    /// Custom metric `m` on document `i`.
+    CustomDocument(usize, usize),
 }
 
 impl Engine {
     /// An engine for a task's extraction and metric settings.
-    pub fn new(spec: &EvaluationTaskSpec, judge: Judge) -> Result<Self, ExtractError> {
+    pub fn new(spec: &EvaluationTaskSpec, judge: Judge) -> Result<Self, EngineError> {
         Ok(Self {
             extractor: Extractor::new(&spec.extraction)?,
             metrics: spec.metrics.clone(),
             judge,
+            builtins: Builtins::default(),
+            own: OwnMetrics::new(&spec.metrics)?,
+            dataset: None,
         })
+    }
+
+    /// The same engine, with reference answers.
+    pub fn with_dataset(mut self, dataset: Dataset) -> Self {
+        self.dataset = Some(dataset);
+        self
     }
 
     /// The judge (for its usage counters).
@@ -118,108 +241,93 @@ impl Engine {
     pub async fn evaluate_with_contact(&self, trace: &Trace) -> (Outcome, JudgeContact) {
         let mut contact = JudgeContact::default();
         let extracted = self.extractor.extract(trace);
+        let missing = extracted.missing(&self.extractor);
+        let (query_span_found, answer_span_found) =
+            (extracted.query_span_found, extracted.answer_span_found);
+        let mut result = TraceResult {
+            trace_id: extracted.trace_id,
+            query: extracted.query,
+            answer: extracted.answer,
+            contexts: extracted.contexts,
+            reference: None,
+            scores: Scores::default(),
+            judgements: BTreeMap::new(),
+            documents: None,
+            error: None,
+            choices: extracted.choices,
+            failure: None,
+            reference_matched: None,
+        };
         if let Some(reason) = trace.unreadable_reason() {
             // Scores from a trace missing spans could mislead: report it failed.
-            let result = TraceResult {
-                trace_id: extracted.trace_id,
-                query: extracted.query,
-                answer: extracted.answer,
-                contexts: extracted.contexts,
-                scores: Scores::default(),
-                error: Some(reason),
-                choices: extracted.choices,
-                failure: Some(reasons::UNREADABLE),
-            };
+            result.error = Some(reason);
+            result.failure = Some(reasons::UNREADABLE);
             return (Outcome::Done(result), contact);
         }
-        if !extracted.query_span_found && !extracted.answer_span_found {
+        if !query_span_found && !answer_span_found {
             let reason = if trace.continued {
                 reasons::SPLIT_TRACE.to_owned()
             } else {
                 self.extractor.no_match_reason()
             };
             let skipped = Outcome::Skipped {
-                trace_id: extracted.trace_id,
+                trace_id: result.trace_id,
                 reason,
             };
             return (skipped, contact);
         }
-        let missing = extracted.missing(&self.extractor);
-        let mut result = TraceResult {
-            trace_id: extracted.trace_id,
-            query: extracted.query,
-            answer: extracted.answer,
-            contexts: extracted.contexts,
-            scores: Scores::default(),
-            failure: missing.is_some().then_some(reasons::VALUE_NOT_FOUND),
-            error: missing,
-            choices: extracted.choices,
-        };
-        let (Some(query), Some(answer)) = (&result.query, &result.answer) else {
+        result.failure = missing.is_some().then_some(reasons::VALUE_NOT_FOUND);
+        result.error = missing;
+        let (Some(query), Some(answer)) = (result.query.clone(), result.answer.clone()) else {
             return (Outcome::Done(result), contact);
         };
-        let contexts = &result.contexts;
-        let has_contexts = !contexts.is_empty();
-        let retrieval = &self.metrics.retrieval;
-        let k = usize::try_from(retrieval.k).unwrap_or(usize::MAX).max(1);
-
-        let correctness: OptionFuture<_> = self
-            .metrics
-            .correctness
-            .then(|| {
-                self.judge
-                    .ask_owned(prompts::correctness(query, answer, contexts))
-            })
-            .into();
-        let faithfulness: OptionFuture<_> = (self.metrics.faithfulness && has_contexts)
-            .then(|| {
-                self.judge
-                    .ask_owned(prompts::faithfulness(query, answer, contexts))
-            })
-            .into();
-        let relevance = join_all(
-            contexts
-                .iter()
-                .take(if retrieval.enabled { k } else { 0 })
-                .map(|document| self.judge.ask_owned(prompts::relevance(query, document))),
-        );
-        let (correctness, faithfulness, relevance) =
-            tokio::join!(correctness, faithfulness, relevance);
-
-        for verdict in [&correctness, &faithfulness].into_iter().flatten() {
-            contact.count(verdict);
+        if let Some(dataset) = &self.dataset {
+            result.reference = dataset.reference(&query).map(str::to_owned);
+            result.reference_matched = Some(result.reference.is_some());
         }
-        for verdict in &relevance {
+        let retrieval = &self.metrics.retrieval;
+        let judged = result
+            .contexts
+            .len()
+            .min(usize::try_from(retrieval.judged_documents()).unwrap_or(usize::MAX));
+        if !result.contexts.is_empty() {
+            result.documents = Some(DocumentCounts {
+                retrieved: result.contexts.len() as u64,
+                judged: judged as u64,
+            });
+        }
+        let fields = Fields {
+            query: &query,
+            answer: &answer,
+            contexts: &result.contexts,
+            reference: result.reference.as_deref(),
+            document: None,
+        };
+        let asks = self.asks(&fields, judged);
+        let verdicts = join_all(asks.iter().map(|(_, prompt)| self.judge.ask(prompt))).await;
+        for verdict in &verdicts {
             contact.count(verdict);
         }
         let mut errors = Vec::new();
-        let mut score = |name: &str, verdict: Option<Result<Verdict, JudgeError>>| match verdict {
-            Some(Ok(v)) => Some(v.score),
-            Some(Err(e)) => {
-                errors.push(format!("{name}: {e}"));
-                None
-            }
-            None => None,
+        self.score(
+            &mut result,
+            &mut errors,
+            asks.iter().map(|(slot, _)| *slot).zip(verdicts),
+            judged,
+        );
+        let input = CheckInput {
+            query: &query,
+            answer: &answer,
+            reference: result.reference.as_deref(),
+            latency_nanos: trace.latency_nanos(),
         };
-        result.scores.correctness = score("correctness", correctness);
-        result.scores.faithfulness = score("faithfulness", faithfulness);
-        if !relevance.is_empty() {
-            let labels: Vec<Option<bool>> = relevance
-                .into_iter()
-                .enumerate()
-                .map(|(i, verdict)| match verdict {
-                    Ok(v) => Some(v.positive),
-                    Err(e) => {
-                        errors.push(format!("relevance of document {}: {e}", i + 1));
-                        None
-                    }
-                })
-                .collect();
-            if let Some(r) = retrieval::retrieval(&labels, k) {
-                result.scores.ndcg = Some(r.ndcg);
-                result.scores.hit_rate = Some(r.hit_rate);
-                result.scores.precision_at_k = Some(r.precision_at_k);
-                result.scores.mrr = Some(r.mrr);
+        for check in &self.own.checks {
+            if let Some(judgement) = check.run(&input) {
+                result
+                    .scores
+                    .custom
+                    .insert(check.name().to_owned(), judgement.score);
+                result.judgements.insert(check.name().to_owned(), judgement);
             }
         }
         if !errors.is_empty() {
@@ -227,6 +335,161 @@ impl Engine {
             result.failure = Some(reasons::JUDGE);
         }
         (Outcome::Done(result), contact)
+    }
+
+    /// Every judge request that applies to the trace.
+    fn asks<'f>(&self, fields: &Fields<'f>, judged: usize) -> Vec<(Slot, Prompt)> {
+        let metrics = &self.metrics;
+        let has_contexts = !fields.contexts.is_empty();
+        let contexts: &'f [String] = fields.contexts;
+        let documents = || contexts[..judged].iter().enumerate();
+        let on = |document: &'f str| Fields {
+            document: Some(document),
+            ..*fields
+        };
+        let mut asks = Vec::new();
+        if metrics.correctness {
+            asks.push((
+                Slot::Correctness,
+                prompts::correctness(&self.builtins, fields),
+            ));
+        }
+        if metrics.faithfulness && has_contexts {
+            asks.push((
+                Slot::Faithfulness,
+                self.builtins.faithfulness.prompt(fields),
+            ));
+        }
+        if metrics.answer_relevance {
+            asks.push((
+                Slot::AnswerRelevance,
+                self.builtins.answer_relevance.prompt(fields),
+            ));
+        }
+        if metrics.retrieval.enabled {
+            for (i, document) in documents() {
+                asks.push((
+                    Slot::Relevance(i),
+                    self.builtins.relevance.prompt(&on(document)),
+                ));
+            }
+        }
+        for (m, metric) in self.own.custom.iter().enumerate() {
+            if metric.missing(fields).is_some() {
+                continue;
+            }
+            if metric.per_document() {
+                for (i, document) in documents() {
+                    asks.push((Slot::CustomDocument(m, i), metric.prompt(&on(document))));
+                }
+            } else {
+                asks.push((Slot::Custom(m), metric.prompt(fields)));
+            }
+        }
+        asks
+    }
+
+    /// Files each verdict under its metric: scores, judgements and errors.
+    fn score(
+        &self,
+        result: &mut TraceResult,
+        errors: &mut Vec<String>,
+        verdicts: impl Iterator<Item = (Slot, Result<Verdict, JudgeError>)>,
+        judged: usize,
+    ) {
+        // Per-document verdicts, by metric (None: relevance) and document.
+        let mut per_document: BTreeMap<Option<usize>, Vec<Option<Verdict>>> = BTreeMap::new();
+        for (slot, verdict) in verdicts {
+            let (name, document) = match slot {
+                Slot::Correctness => ("correctness", None),
+                Slot::Faithfulness => ("faithfulness", None),
+                Slot::AnswerRelevance => ("answerRelevance", None),
+                Slot::Relevance(i) => ("relevance", Some((None, i))),
+                Slot::Custom(m) => (self.own.custom[m].name(), None),
+                Slot::CustomDocument(m, i) => (self.own.custom[m].name(), Some((Some(m), i))),
+            };
+            let verdict = match verdict {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    match document {
+                        Some((_, i)) => errors.push(format!("{name} of document {}: {e}", i + 1)),
+                        None => errors.push(format!("{name}: {e}")),
+                    }
+                    None
+                }
+            };
+            if let Some((metric, i)) = document {
+                per_document
+                    .entry(metric)
+                    .or_insert_with(|| vec![None; judged])[i] = verdict;
+                continue;
+            }
+            let Some(v) = verdict else { continue };
+            let scores = &mut result.scores;
+            match slot {
+                Slot::Correctness => scores.correctness = Some(v.score),
+                Slot::Faithfulness => scores.faithfulness = Some(v.score),
+                Slot::AnswerRelevance => scores.answer_relevance = Some(v.score),
+                _ => {
+                    scores.custom.insert(name.to_owned(), v.score);
+                }
+            }
+            result.judgements.insert(
+                name.to_owned(),
+                Judgement {
+                    label: Some(v.label),
+                    score: v.score,
+                    explanation: v.explanation,
+                    documents: Vec::new(),
+                },
+            );
+        }
+        let k = usize::try_from(self.metrics.retrieval.k)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        for (metric, verdicts) in per_document {
+            let Some(all) = verdicts.into_iter().collect::<Option<Vec<Verdict>>>() else {
+                // A missing label anywhere makes the metric missing, never 0.
+                continue;
+            };
+            let name = match metric {
+                None => {
+                    let labels: Vec<Option<bool>> =
+                        all.iter().map(|v| Some(v.positive())).collect();
+                    if let Some(r) = retrieval::retrieval(&labels, k) {
+                        let scores = &mut result.scores;
+                        scores.ndcg = Some(r.ndcg);
+                        scores.hit_rate = Some(r.hit_rate);
+                        scores.precision_at_k = Some(r.precision_at_k);
+                        scores.mrr = Some(r.mrr);
+                        scores.context_relevance = Some(r.context_relevance);
+                    }
+                    "relevance".to_owned()
+                }
+                Some(m) => self.own.custom[m].name().to_owned(),
+            };
+            let mean = all.iter().map(|v| v.score).sum::<f64>() / all.len().max(1) as f64;
+            if metric.is_some() {
+                result.scores.custom.insert(name.clone(), mean);
+            }
+            let documents = all
+                .into_iter()
+                .map(|v| DocumentJudgement {
+                    label: v.label,
+                    score: v.score,
+                    explanation: v.explanation,
+                })
+                .collect();
+            result.judgements.insert(
+                name,
+                Judgement {
+                    label: None,
+                    score: mean,
+                    explanation: None,
+                    documents,
+                },
+            );
+        }
     }
 }
 

@@ -1,12 +1,16 @@
-//! Scoring: the judge's metrics and the retrieval metrics over one trace
-//! ([`engine`]), over many ([`report`]: the JSON lines and the summary), and
-//! the retrieval metrics and averages themselves ([`retrieval`]), and why
-//! traces were not evaluated ([`reasons`]).
+//! Scoring: the judge's metrics, the code checks and the retrieval metrics
+//! over one trace ([`engine`]), over many ([`report`]: the JSON lines and
+//! the summary), the retrieval metrics and averages themselves
+//! ([`retrieval`]), the code checks ([`checks`]), reference answers
+//! ([`dataset`]), and why traces were not evaluated ([`reasons`]).
 
+pub mod checks;
+pub mod dataset;
 pub mod engine;
 pub mod reasons;
 pub mod report;
 pub mod retrieval;
 
-pub use self::engine::{Engine, JudgeContact, Outcome, TraceResult};
+pub use self::dataset::Dataset;
+pub use self::engine::{Engine, EngineError, JudgeContact, Outcome, TraceResult};
 pub use self::report::Summary;

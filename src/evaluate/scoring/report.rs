@@ -82,6 +82,16 @@ pub struct Summary {
     pub metric_counts: MetricCounts,
     /// Judge requests and tokens.
     pub judge_usage: JudgeUsage,
+    /// With a dataset: evaluated traces whose query had a reference answer.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub with_reference: u64,
+    /// With a dataset: evaluated traces whose query had none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub without_reference: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Writes one value as a JSON line.
@@ -151,6 +161,11 @@ fn tally(summary: &mut Summary, totals: &mut Totals, result: &TraceResult) {
         reasons::add(&mut summary.not_evaluated, reason, 1);
     } else {
         summary.evaluated += 1;
+    }
+    match result.reference_matched {
+        Some(true) => summary.with_reference += 1,
+        Some(false) => summary.without_reference += 1,
+        None => {}
     }
     totals.add(&result.scores);
 }

@@ -1,18 +1,26 @@
 //! Retrieval metrics from per-document relevance labels, and averages.
 //!
-//! Over the first K documents, `rel_i ∈ {0,1}` in retrieval order:
+//! `rel_i ∈ {0,1}` in retrieval order, for every judged document (all
+//! retrieved documents up to `retrieval.maxDocuments`):
 //! - Precision@K = Σ_{i≤K} rel_i / K (K, not the number of documents: a
 //!   retriever that returns fewer than K documents is not rewarded for it);
 //! - hit rate = 1 if any rel_i = 1 for i ≤ K, else 0;
 //! - MRR = 1 / rank of the first relevant document within K, 0 if none;
-//! - nDCG@K = DCG@K / IDCG@K, DCG = Σ rel_i / log2(i + 1), IDCG the DCG of the
-//!   same labels sorted descending; 0 when no document is relevant.
+//! - nDCG@K = DCG@K / IDCG@K, DCG@K = Σ_{i≤K} rel_i / log2(i + 1), IDCG@K the
+//!   DCG@K of *all* judged labels sorted descending; 0 when no document is
+//!   relevant. This is scikit-learn's `ndcg_score(k=K)` over the retrieved
+//!   list (Phoenix's convention): relevant documents the retriever ranked
+//!   below K lower the score, they are not ignored (tests compare with
+//!   scikit-learn on random label sets: tests/fixtures/ndcg).
+//! - context relevance = the mean of all judged labels.
 //!
-//! A label that could not be obtained makes all four missing, never 0.
+//! A label that could not be obtained makes all of them missing, never 0.
+
+use std::collections::BTreeMap;
 
 use crate::api::evaluationtask::{MetricCounts, Scores};
 
-/// The four retrieval metrics of one trace.
+/// The retrieval metrics of one trace.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetrievalScores {
     /// nDCG@K.
@@ -23,35 +31,45 @@ pub struct RetrievalScores {
     pub precision_at_k: f64,
     /// MRR.
     pub mrr: f64,
+    /// The share of judged documents that are relevant.
+    pub context_relevance: f64,
 }
 
-/// The retrieval metrics of labels in retrieval order; labels past `k` are
-/// ignored. `None` when a label within K is missing or there are no documents.
+/// The retrieval metrics of the labels of every judged document, in
+/// retrieval order. `None` when a label is missing or there are no documents.
 pub fn retrieval(labels: &[Option<bool>], k: usize) -> Option<RetrievalScores> {
     let k = k.max(1);
-    let top: Vec<bool> = labels.iter().take(k).copied().collect::<Option<_>>()?;
-    if top.is_empty() {
+    let all: Vec<bool> = labels.iter().copied().collect::<Option<_>>()?;
+    if all.is_empty() {
         return None;
     }
+    let top = &all[..k.min(all.len())];
     let relevant = top.iter().filter(|r| **r).count();
-    let dcg = |rels: &[bool]| -> f64 {
+    let dcg_at_k = |rels: &[bool]| -> f64 {
         rels.iter()
+            .take(k)
             .enumerate()
             .filter(|(_, r)| **r)
             .map(|(i, _)| 1.0 / ((i + 2) as f64).log2())
             .sum()
     };
-    let mut ideal = top.clone();
+    let mut ideal = all.clone();
     ideal.sort_by(|a, b| b.cmp(a));
-    let idcg = dcg(&ideal);
+    let idcg = dcg_at_k(&ideal);
+    let all_relevant = all.iter().filter(|r| **r).count();
     Some(RetrievalScores {
-        ndcg: if idcg > 0.0 { dcg(&top) / idcg } else { 0.0 },
+        ndcg: if idcg > 0.0 {
+            dcg_at_k(top) / idcg
+        } else {
+            0.0
+        },
         hit_rate: if relevant > 0 { 1.0 } else { 0.0 },
         precision_at_k: relevant as f64 / k as f64,
         mrr: top
             .iter()
             .position(|r| *r)
             .map_or(0.0, |i| 1.0 / (i + 1) as f64),
+        context_relevance: all_relevant as f64 / all.len() as f64,
     })
 }
 
@@ -64,6 +82,9 @@ pub struct Totals {
     hit_rate: Sum,
     precision_at_k: Sum,
     mrr: Sum,
+    context_relevance: Sum,
+    answer_relevance: Sum,
+    custom: BTreeMap<String, Sum>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -73,6 +94,16 @@ struct Sum {
 }
 
 impl Sum {
+    fn restored(average: Option<f64>, count: u64) -> Self {
+        match average {
+            Some(a) if count > 0 => Self {
+                total: a * count as f64,
+                count,
+            },
+            _ => Self::default(),
+        }
+    }
+
     fn add(&mut self, value: Option<f64>) {
         if let Some(v) = value {
             self.total += v;
@@ -89,20 +120,24 @@ impl Totals {
     /// Running sums restored from averages and their counts (a task's
     /// status), so a later run adds to them.
     pub fn from_averages(averages: &Scores, counts: &MetricCounts) -> Self {
-        let sum = |average: Option<f64>, count: u64| match average {
-            Some(a) if count > 0 => Sum {
-                total: a * count as f64,
-                count,
-            },
-            _ => Sum::default(),
-        };
+        let custom = averages
+            .custom
+            .iter()
+            .map(|(name, average)| {
+                let count = counts.custom.get(name).copied().unwrap_or(0);
+                (name.clone(), Sum::restored(Some(*average), count))
+            })
+            .collect();
         Self {
-            correctness: sum(averages.correctness, counts.correctness),
-            faithfulness: sum(averages.faithfulness, counts.faithfulness),
-            ndcg: sum(averages.ndcg, counts.retrieval),
-            hit_rate: sum(averages.hit_rate, counts.retrieval),
-            precision_at_k: sum(averages.precision_at_k, counts.retrieval),
-            mrr: sum(averages.mrr, counts.retrieval),
+            correctness: Sum::restored(averages.correctness, counts.correctness),
+            faithfulness: Sum::restored(averages.faithfulness, counts.faithfulness),
+            ndcg: Sum::restored(averages.ndcg, counts.retrieval),
+            hit_rate: Sum::restored(averages.hit_rate, counts.retrieval),
+            precision_at_k: Sum::restored(averages.precision_at_k, counts.retrieval),
+            mrr: Sum::restored(averages.mrr, counts.retrieval),
+            context_relevance: Sum::restored(averages.context_relevance, counts.retrieval),
+            answer_relevance: Sum::restored(averages.answer_relevance, counts.answer_relevance),
+            custom,
         }
     }
 
@@ -114,6 +149,14 @@ impl Totals {
         self.hit_rate.add(scores.hit_rate);
         self.precision_at_k.add(scores.precision_at_k);
         self.mrr.add(scores.mrr);
+        self.context_relevance.add(scores.context_relevance);
+        self.answer_relevance.add(scores.answer_relevance);
+        for (name, value) in &scores.custom {
+            self.custom
+                .entry(name.clone())
+                .or_default()
+                .add(Some(*value));
+        }
     }
 
     /// Averages over the traces that had each metric; absent when none had it.
@@ -125,6 +168,13 @@ impl Totals {
             hit_rate: self.hit_rate.average(),
             precision_at_k: self.precision_at_k.average(),
             mrr: self.mrr.average(),
+            context_relevance: self.context_relevance.average(),
+            answer_relevance: self.answer_relevance.average(),
+            custom: self
+                .custom
+                .iter()
+                .filter_map(|(name, sum)| Some((name.clone(), sum.average()?)))
+                .collect(),
         }
     }
 
@@ -134,6 +184,13 @@ impl Totals {
             correctness: self.correctness.count,
             faithfulness: self.faithfulness.count,
             retrieval: self.ndcg.count,
+            answer_relevance: self.answer_relevance.count,
+            custom: self
+                .custom
+                .iter()
+                .filter(|(_, sum)| sum.count > 0)
+                .map(|(name, sum)| (name.clone(), sum.count))
+                .collect(),
         }
     }
 }
@@ -179,7 +236,8 @@ mod tests {
                 ndcg: 0.0,
                 hit_rate: 0.0,
                 precision_at_k: 0.0,
-                mrr: 0.0
+                mrr: 0.0,
+                context_relevance: 0.0,
             }
         );
     }
@@ -208,9 +266,60 @@ mod tests {
     #[test]
     fn a_missing_label_makes_all_missing() {
         assert_eq!(retrieval(&[Some(true), None, Some(false)], 5), None);
-        // ...unless it lies past K.
-        assert!(retrieval(&[Some(true), Some(false), None], 2).is_some());
+        // ...also past K: the ideal ranking is made of every judged label.
+        assert_eq!(retrieval(&[Some(true), Some(false), None], 2), None);
         assert_eq!(retrieval(&[], 5), None);
+    }
+
+    #[test]
+    fn relevant_documents_below_k_lower_ndcg() {
+        // The case: 8 documents, relevant at rank 1 and ranks 6-8,
+        // K = 5. The top-K-only ideal said 1.0; the ideal over all judged
+        // labels puts four relevant documents first.
+        let s = retrieval(&labels(&[1, 0, 0, 0, 0, 1, 1, 1]), 5).unwrap();
+        let idcg: f64 = (0..4).map(|i| 1.0 / ((i + 2) as f64).log2()).sum();
+        close(s.ndcg, 1.0 / idcg);
+        assert!(s.ndcg < 0.5, "{}", s.ndcg);
+        // Precision@K, hit rate and MRR still look at the first K only.
+        close(s.precision_at_k, 0.2);
+        close(s.hit_rate, 1.0);
+        close(s.mrr, 1.0);
+        close(s.context_relevance, 0.5);
+    }
+
+    /// Random label sets scored by scikit-learn's `ndcg_score(k=K)`
+    /// (tests/fixtures/ndcg/generate.py wrote them).
+    #[test]
+    fn ndcg_agrees_with_scikit_learn() {
+        #[derive(serde::Deserialize)]
+        struct Case {
+            labels: Vec<u8>,
+            k: usize,
+            ndcg: f64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Fixture {
+            cases: Vec<Case>,
+        }
+        let fixture: Fixture =
+            serde_json::from_str(include_str!("../../../tests/fixtures/ndcg/sklearn.json"))
+                .unwrap();
+        assert!(fixture.cases.len() >= 300);
+        let (mut more_than_k, mut none_relevant) = (0, 0);
+        for case in &fixture.cases {
+            more_than_k += usize::from(case.labels.len() > case.k);
+            none_relevant += usize::from(case.labels.iter().all(|r| *r == 0));
+            let s = retrieval(&labels(&case.labels), case.k).unwrap();
+            assert!(
+                (s.ndcg - case.ndcg).abs() < 1e-9,
+                "labels {:?} k {}: ours {} scikit-learn {}",
+                case.labels,
+                case.k,
+                s.ndcg,
+                case.ndcg
+            );
+        }
+        assert!(more_than_k > 100 && none_relevant > 10);
     }
 
     #[test]
@@ -242,9 +351,33 @@ mod tests {
             MetricCounts {
                 correctness: 3,
                 faithfulness: 1,
-                retrieval: 1
+                retrieval: 1,
+                ..Default::default()
             }
         );
         assert_eq!(Totals::default().averages(), Scores::default());
+    }
+
+    #[test]
+    fn custom_metrics_average_by_name_and_survive_a_restore() {
+        let mut totals = Totals::default();
+        let with = |name: &str, v: f64| Scores {
+            custom: [(name.to_owned(), v)].into(),
+            answer_relevance: Some(v),
+            ..Default::default()
+        };
+        totals.add(&with("tone", 1.0));
+        totals.add(&with("tone", 0.5));
+        totals.add(&with("json", 0.0));
+        let (avg, counts) = (totals.averages(), totals.counts());
+        close(avg.custom["tone"], 0.75);
+        close(avg.custom["json"], 0.0);
+        close(avg.answer_relevance.unwrap(), 0.5);
+        assert_eq!(counts.custom["tone"], 2);
+        assert_eq!(counts.answer_relevance, 3);
+        let mut restored = Totals::from_averages(&avg, &counts);
+        restored.add(&with("tone", 0.0));
+        close(restored.averages().custom["tone"], 0.5);
+        assert_eq!(restored.counts().custom["tone"], 3);
     }
 }

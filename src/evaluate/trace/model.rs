@@ -122,6 +122,18 @@ impl Trace {
             .unwrap_or(0)
     }
 
+    /// First span start to last span end, in nanoseconds (a request's latency).
+    pub fn latency_nanos(&self) -> u64 {
+        let start = self.start_time_unix_nano();
+        let end = self
+            .spans
+            .iter()
+            .map(|s| s.end_time_unix_nano)
+            .max()
+            .unwrap_or(start);
+        end.saturating_sub(start)
+    }
+
     /// Why the trace cannot be evaluated as read: its unreadable spans.
     pub fn unreadable_reason(&self) -> Option<String> {
         (!self.unreadable.is_empty()).then(|| {

@@ -23,6 +23,8 @@ pub enum Observation<'a> {
     TargetNotFound(String),
     /// The judge token Secret or key is missing.
     JudgeSecretMissing(String),
+    /// The reference answers' ConfigMap or key is missing.
+    DatasetMissing(String),
     /// Applying the children failed.
     ApplyFailed(String),
     /// The children were applied.
@@ -67,6 +69,7 @@ pub fn assess(
         (_, Observation::InvalidSpec(m)) => return blocked(Reason::InvalidSpec, m),
         (_, Observation::TargetNotFound(m)) => return blocked(Reason::TargetNotFound, m),
         (_, Observation::JudgeSecretMissing(m)) => return blocked(Reason::JudgeSecretMissing, m),
+        (_, Observation::DatasetMissing(m)) => return blocked(Reason::DatasetMissing, m),
         (_, Observation::ApplyFailed(m)) => return blocked(Reason::ApplyFailed, m),
         (None, Observation::Applied(_)) => return blocked(Reason::InvalidSpec, "no valid spec"),
         (Some(task), Observation::Applied(applied)) => (task, applied),

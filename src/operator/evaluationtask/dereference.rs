@@ -1,8 +1,8 @@
-//! Reads what the task depends on outside itself: the target TracedService
-//! and the judge token Secret (only whether its key exists; the value is
-//! never logged or copied anywhere).
+//! Reads what the task depends on outside itself: the target TracedService,
+//! the judge token Secret (only whether its key exists; the value is never
+//! logged or copied anywhere) and the reference answers' ConfigMap key.
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
 
 use super::error::Error;
@@ -50,6 +50,31 @@ pub async fn dereference(client: &Client, task: &ValidatedTask) -> Result<(), Er
             };
             return Err(Error::JudgeSecretMissing(format!(
                 "judge token missing: {what} (spec.judge.tokenSecretRef)"
+            )));
+        }
+    }
+    if let Some(dataset) = &task.dataset {
+        let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &task.namespace);
+        let map = maps
+            .get_opt(&dataset.name)
+            .await
+            .map_err(read_error("ConfigMap", &dataset.name))?;
+        let has_key = map.as_ref().is_some_and(|m| {
+            m.data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(&dataset.key))
+                || m.binary_data
+                    .as_ref()
+                    .is_some_and(|d| d.contains_key(&dataset.key))
+        });
+        if !has_key {
+            let what = if map.is_some() {
+                format!("ConfigMap {} has no key {}", dataset.name, dataset.key)
+            } else {
+                format!("ConfigMap {} not found", dataset.name)
+            };
+            return Err(Error::DatasetMissing(format!(
+                "reference answers missing: {what} (spec.dataset.configMapRef)"
             )));
         }
     }

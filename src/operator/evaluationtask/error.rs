@@ -22,6 +22,9 @@ pub enum Error {
     /// The judge token Secret or its key does not exist.
     #[error("{0}")]
     JudgeSecretMissing(String),
+    /// The reference answers' ConfigMap or its key does not exist.
+    #[error("{0}")]
+    DatasetMissing(String),
     /// An API call failed (read, apply, cleanup, status).
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -33,7 +36,9 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::InvalidObject(_) | Self::InvalidSpec(_) => ErrorClass::InvalidSpec,
-            Self::TargetNotFound(_) | Self::JudgeSecretMissing(_) => ErrorClass::MissingDependency,
+            Self::TargetNotFound(_) | Self::JudgeSecretMissing(_) | Self::DatasetMissing(_) => {
+                ErrorClass::MissingDependency
+            }
             Self::Api(ApiError::Apply {
                 source: kube::Error::Api(status),
                 ..
@@ -49,6 +54,7 @@ impl Error {
             Self::InvalidSpec(_) => "invalid_spec",
             Self::TargetNotFound(_) => "target_not_found",
             Self::JudgeSecretMissing(_) => "judge_secret_missing",
+            Self::DatasetMissing(_) => "dataset_missing",
             Self::Api(error) => error.metric_label(),
         }
     }

@@ -33,7 +33,7 @@ struct TaskLabels {
 struct ScoreLabels {
     namespace: String,
     task: String,
-    metric: &'static str,
+    metric: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -147,22 +147,13 @@ impl Collector for EvaluationMetrics {
                 task: task.clone(),
             };
             if let Some(averages) = &status.averages {
-                for (metric, value) in [
-                    ("correctness", averages.correctness),
-                    ("faithfulness", averages.faithfulness),
-                    ("ndcg", averages.ndcg),
-                    ("hitRate", averages.hit_rate),
-                    ("precisionAtK", averages.precision_at_k),
-                    ("mrr", averages.mrr),
-                ] {
-                    if let Some(value) = value {
-                        let key = ScoreLabels {
-                            namespace: namespace.clone(),
-                            task: task.clone(),
-                            metric,
-                        };
-                        scores.get_or_create(&key).set(value);
-                    }
+                for (metric, value) in averages.named() {
+                    let key = ScoreLabels {
+                        namespace: namespace.clone(),
+                        task: task.clone(),
+                        metric: metric.to_owned(),
+                    };
+                    scores.get_or_create(&key).set(value);
                 }
             }
             if let Some(counts) = &status.counts {

@@ -69,6 +69,7 @@ async fn reconcile_task(task: &EvaluationTask, ctx: &EvaluationContext) -> Resul
         let observation = match &error {
             Error::TargetNotFound(m) => Observation::TargetNotFound(m.clone()),
             Error::JudgeSecretMissing(m) => Observation::JudgeSecretMissing(m.clone()),
+            Error::DatasetMissing(m) => Observation::DatasetMissing(m.clone()),
             _ => return Err(error),
         };
         update_status(

@@ -7,7 +7,9 @@ use kube::{Resource, ResourceExt};
 use super::EvaluationOptions;
 use crate::api::EvaluationTask;
 use crate::api::evaluationtask::progress::trace_list;
-use crate::api::evaluationtask::{EvaluationTaskSpec, JudgeProvider, SecretKeyRef};
+use crate::api::evaluationtask::{
+    ConfigMapKeyRef, EvaluationTaskSpec, JudgeProvider, SecretKeyRef,
+};
 use crate::api::hash::short_hash;
 use crate::evaluate::judge::JudgeConfig;
 
@@ -67,6 +69,9 @@ pub struct ValidatedTask {
     /// The operator's default judge preset when `spec.judge` names no
     /// provider (passed to the evaluator); `None` when the spec names one.
     pub default_judge_preset: Option<JudgeProvider>,
+    /// The ConfigMap key of the reference answers (`spec.dataset`), mounted
+    /// into the evaluation pod.
+    pub dataset: Option<ConfigMapKeyRef>,
     /// Hash of the spec without `suspend`: a single-traces Job is rerun when it changes.
     pub spec_hash: String,
 }
@@ -176,6 +181,7 @@ pub fn validate_with(
         judge_token: spec.judge.token_secret_ref.clone(),
         names_trace_source: spec.trace_source.is_some(),
         default_judge_preset,
+        dataset: spec.dataset.as_ref().map(|d| d.config_map_ref.clone()),
         spec_hash: spec_hash(spec),
     })
 }

@@ -176,8 +176,8 @@ async fn a_429_waits_alone_without_holding_its_permit() {
         (verdict, start.elapsed())
     };
     let ((v1, t1), (v2, t2)) = tokio::join!(first, second);
-    assert!(v1.expect("retried after its Retry-After").positive);
-    assert!(v2.expect("answered").positive);
+    assert!(v1.expect("retried after its Retry-After").positive());
+    assert!(v2.expect("answered").positive());
     assert!(t1 >= Duration::from_secs(1), "the 429 waited: {t1:?}");
     assert!(t2 < Duration::from_millis(800), "the other did not: {t2:?}");
     let usage = judge.usage();
