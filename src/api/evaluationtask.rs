@@ -6,6 +6,7 @@ pub mod delay;
 mod judge;
 mod metrics;
 pub mod progress;
+mod slices;
 mod status;
 pub mod validate;
 
@@ -21,12 +22,15 @@ pub use self::metrics::{
     DEFAULT_RETRIEVAL_K, DatasetSpec, LatencyCheck, LengthCheck, MetricLevel, MetricsSpec,
     RESERVED_METRIC_NAMES, RailSpec, ReferenceMatch, RetrievalMetricsSpec,
 };
+pub use self::slices::{
+    AttributePredicate, AttributeScope, MAX_SLICES, NO_SLICE, OTHER_SLICE, SlicesSpec,
+};
 pub use self::status::{
     DocumentCounts, DocumentJudgement, EvaluationCondition, EvaluationConditionReason,
     EvaluationConditionType, EvaluationPhase, EvaluationTaskStatus, JudgeUsage, Judgement,
     MAX_RECENT_RESULTS, MAX_STATUS_EXPLANATION, MetricCounts, PerformanceSummary, Scores,
-    SpanChoice, SpanChoices, TraceCounts, TraceListProgress, TraceResultSummary, TrafficTotals,
-    cut,
+    SliceBreakdown, SliceScores, SpanChoice, SpanChoices, TraceCounts, TraceListProgress,
+    TraceResultSummary, TrafficTotals, cut,
 };
 pub use self::validate::validate;
 pub use super::tracedservice::SecretKeyRef;
@@ -107,6 +111,11 @@ pub struct EvaluationTaskSpec {
     /// trace's query when there is one (README, "Reference answers").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetSpec>,
+
+    /// Which traces are evaluated (attribute predicates) and the attribute
+    /// each run's scores are broken down by (README, "Slices").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<SlicesSpec>,
 
     /// How query, answer and context are read from a trace's spans.
     pub extraction: ExtractionSpec,

@@ -306,7 +306,8 @@ async fn own_metrics_and_reference_answers_evaluate_in_a_pod() {
                 }],
                 "checks": [{"name": "namesBeijing", "regex": "Beijing"}]
             },
-            "dataset": {"configMapRef": {"name": "refs", "key": "rows.jsonl"}}
+            "dataset": {"configMapRef": {"name": "refs", "key": "rows.jsonl"}},
+            "slices": {"by": "service.name"}
         }),
     )
     .await;
@@ -333,17 +334,42 @@ async fn own_metrics_and_reference_answers_evaluate_in_a_pod() {
         "no run without its dataset"
     );
 
+    // A row without a query: InvalidSpec naming the ConfigMap key and the line.
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
+    let map = |rows: String| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": "refs"}, "data": {"rows.jsonl": rows}}))
+            .unwrap()
+    };
+    let bad = format!("{}\n", json!({"reference": "Nanjing."}));
+    maps.create(&PostParams::default(), &map(bad))
+        .await
+        .unwrap();
+    let (_, message) = poll("InvalidSpec for the bad row", DEADLINE, || async {
+        degraded(&status(&client, &ns.name, "refs").await)
+            .filter(|(r, _)| *r == EvaluationConditionReason::InvalidSpec)
+    })
+    .await;
+    assert!(
+        message.contains("spec.dataset: ConfigMap refs key rows.jsonl: line 1: ")
+            && message.contains("query"),
+        "{message}"
+    );
+    assert!(
+        jobs.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no run with a bad dataset"
+    );
+
     let rows = format!(
         "{}\n",
         json!({"query": question, "reference": "Nanjing. EXPECT_CORRECT=0"})
     );
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
-    let map: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "refs"},
-        "data": {"rows.jsonl": rows}
-    }))
-    .unwrap();
-    maps.create(&PostParams::default(), &map).await.unwrap();
+    maps.replace("refs", &PostParams::default(), &map(rows))
+        .await
+        .unwrap();
     let done = wait_for_status(&client, &ns.name, "refs", "the trace done", |s| {
         s.trace_list_progress.as_ref().is_some_and(|p| p.done == 1)
     })
@@ -390,6 +416,14 @@ async fn own_metrics_and_reference_answers_evaluate_in_a_pod() {
     );
     let averages = done.averages.clone().unwrap();
     assert_eq!(averages.custom.get("concise"), Some(&1.0));
+    assert_eq!(result.slice.as_deref(), Some(service.as_str()));
+    let slices = done.slices.clone().expect("status.slices");
+    assert_eq!(slices.by, "service.name");
+    assert_eq!(slices.values[&service].evaluated, 1, "{slices:?}");
+    assert_eq!(
+        slices.values[&service].averages.custom.get("concise"),
+        Some(&1.0)
+    );
     let pods = poll("the Job's pod to finish", DEADLINE, || async {
         let pods = finished_pods(&client, &ns.name, "refs").await;
         (!pods.is_empty()).then_some(pods)

@@ -45,11 +45,12 @@ async fn evaluate(task_text: &str, extra: &[&str]) -> (std::process::Output, Jud
         "evaluate".to_owned(),
         "--task".into(),
         t.to_str().unwrap().into(),
-        "--traces".into(),
-        fixture("rag.jsonl"),
         "--judge-url".into(),
         judge.url.clone(),
     ];
+    if !extra.contains(&"--traces") {
+        argv.extend(["--traces".to_owned(), fixture("rag.jsonl")]);
+    }
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     (run(args(&argv)).await, judge)
@@ -275,4 +276,88 @@ async fn bad_metrics_are_refused_naming_what_is_wrong() {
         assert!(stderr.contains(expected), "{metrics}: {stderr}");
         assert!(judge.seen().is_empty(), "refused before any judge request");
     }
+}
+
+/// rag.jsonl with `service.version` on each resource: France v1, Hamlet
+/// and the health check v2.
+fn versioned_rag(dir: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(fixture("rag.jsonl")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut doc: Value = serde_json::from_str(line).unwrap();
+        let version = if line.contains(FRANCE) { "v1" } else { "v2" };
+        let spans = if doc.get("result").is_some() {
+            &mut doc["result"]["resourceSpans"]
+        } else {
+            &mut doc["resourceSpans"]
+        };
+        for rs in spans.as_array_mut().unwrap() {
+            rs["resource"]["attributes"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"key": "service.version", "value": {"stringValue": version}}));
+        }
+        out.push_str(&doc.to_string());
+        out.push('\n');
+    }
+    write(dir, "versioned.jsonl", &out)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slices_of_two_service_versions() {
+    let dir = workdir("metrics_slices");
+    let traces = versioned_rag(&dir);
+    let by = "  slices: {by: service.version}\n";
+    let text = task("", &format!("{RAG_EXTRACTION}{by}"), ALL_OF_2025);
+    let (out, _) = evaluate(&text, &["--traces", &traces]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut printed = lines(&out.stdout);
+    let summary = printed.pop().unwrap();
+    let results = by_trace(&printed);
+    assert_eq!(results[FRANCE]["slice"], json!("v1"));
+    assert_eq!(results[HAMLET]["slice"], json!("v2"));
+    let slices = &summary["slices"];
+    assert_eq!(slices["by"], json!("service.version"));
+    assert_eq!(
+        slices["values"]["v1"]["averages"]["correctness"],
+        json!(1.0)
+    );
+    assert_eq!(
+        slices["values"]["v2"]["averages"]["correctness"],
+        json!(0.0)
+    );
+    assert_eq!(slices["values"]["v2"]["evaluated"], json!(1));
+    assert_eq!(
+        slices["values"]["v1"]["metricCounts"]["retrieval"],
+        json!(1)
+    );
+    assert_eq!(slices["values"].as_object().unwrap().len(), 2, "{slices}");
+
+    // Only v2: France is skipped as not in the slice, without a judge request.
+    let filter = "  slices:\n    filter:\n    - {attribute: service.version, values: [v2], scope: resource}\n";
+    let text = task("", &format!("{RAG_EXTRACTION}{filter}"), ALL_OF_2025);
+    let (out, judge) = evaluate(&text, &["--traces", &traces]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut printed = lines(&out.stdout);
+    let summary = printed.pop().unwrap();
+    let results = by_trace(&printed);
+    assert_eq!(results.keys().collect::<Vec<_>>(), [HAMLET]);
+    assert_eq!(
+        summary["notEvaluated"],
+        json!({"not in slice": 1, "no span matches \"query\" or \"kind:LLM\"": 1}),
+        "France is outside the slice; the (v2) health check has no LLM span"
+    );
+    assert!(judge.seen().iter().all(|s| !s.question.contains("France")));
+    assert_eq!(summary.get("slices"), None, "no breakdown without by");
 }

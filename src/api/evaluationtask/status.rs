@@ -53,6 +53,9 @@ pub struct EvaluationTaskStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub last_run_result: Option<String>,
+    /// The last run's scores by `spec.slices.by` (absent without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<SliceBreakdown>,
     /// The latest per-trace results, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
@@ -318,6 +321,10 @@ pub struct TraceResultSummary {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 48))]
     pub judgements: BTreeMap<String, Judgement>,
+    /// Its value of `spec.slices.by`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub slice: Option<String>,
     /// How many documents the trace retrieved and how many were judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub documents: Option<DocumentCounts>,
@@ -542,4 +549,35 @@ impl EvaluationConditionReason {
             Self::Unrecognized => "Unrecognized",
         }
     }
+}
+
+/// A run's scores by the value of `slices.by`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SliceBreakdown {
+    /// The attribute.
+    pub by: String,
+    /// Per value (at most 20, the rest under `(other)`; traces without the
+    /// attribute under `(none)`).
+    #[serde(default)]
+    #[schemars(extend("maxProperties" = 22))]
+    pub values: BTreeMap<String, SliceScores>,
+}
+
+/// The scores of one slice.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SliceScores {
+    /// Traces with every applicable metric scored.
+    #[serde(default)]
+    pub evaluated: u64,
+    /// Traces with an error.
+    #[serde(default)]
+    pub failed: u64,
+    /// Averages over the slice's traces that have each metric.
+    #[serde(default)]
+    pub averages: Scores,
+    /// How many traces each average is over.
+    #[serde(default)]
+    pub metric_counts: MetricCounts,
 }

@@ -59,7 +59,24 @@ pub fn validate(spec: &EvaluationTaskSpec) -> Result<(), String> {
     if spec.metrics.retrieval.k < 1 {
         return Err("metrics.retrieval.k must be at least 1".into());
     }
-    metrics(&spec.metrics)
+    metrics(&spec.metrics)?;
+    if let Some(slices) = &spec.slices {
+        if slices.filter.is_empty() && slices.by.is_none() {
+            return Err("slices needs filter, by, or both".into());
+        }
+        if slices.by.as_deref().is_some_and(|b| b.trim().is_empty()) {
+            return Err("slices.by must name an attribute".into());
+        }
+        for p in &slices.filter {
+            if p.attribute.trim().is_empty() || p.values.is_empty() {
+                return Err(
+                    "slices.filter: each predicate needs an attribute and at least one value"
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The rules of `spec.metrics` (template syntax and regexes are compiled

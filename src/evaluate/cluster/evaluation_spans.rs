@@ -7,7 +7,8 @@
 //! Attributes: `traceval.task.namespace`, `traceval.task.name`,
 //! `traceval.score.<metric>` (doubles, only the metrics obtained; the
 //! metric named as in status: `hitRate`, a custom metric by its name),
-//! `traceval.evaluated_at` (RFC 3339) and `traceval.error` for a failed trace.
+//! `traceval.evaluated_at` (RFC 3339), `traceval.slice` (the trace's value of
+//! `spec.slices.by`) and `traceval.error` for a failed trace.
 //! The span's resource has `service.name` = [`EVALUATOR_SERVICE`], so the
 //! evaluator knows its own spans when it reads traces back.
 
@@ -106,6 +107,9 @@ impl Exporter {
             string("traceval.evaluated_at", &evaluated_at.to_string()),
         ];
         attributes.extend(scores(&result.scores));
+        if let Some(slice) = &result.slice {
+            attributes.push(string("traceval.slice", slice));
+        }
         if let Some(error) = &result.error {
             attributes.push(string("traceval.error", error));
         }
@@ -222,6 +226,7 @@ mod tests {
                 ..Scores::default()
             },
             judgements: Default::default(),
+            slice: None,
             documents: None,
             error: Some("faithfulness: judge down".into()),
             choices: Default::default(),

@@ -75,6 +75,7 @@ impl Ledger {
                     .iter()
                     .map(|(name, j)| (name.clone(), j.for_status()))
                     .collect(),
+                slice: result.slice.clone(),
                 documents: result.documents,
                 evaluated_at: Some(Time(now)),
             },
@@ -148,6 +149,7 @@ mod tests {
                 ..Scores::default()
             },
             judgements: Default::default(),
+            slice: None,
             documents: None,
             error: error.map(str::to_owned),
             choices: Default::default(),

@@ -32,6 +32,7 @@ use crate::api::evaluationtask::{EvaluationTaskStatus, TraceListProgress};
 use crate::evaluate::error::{CliError, output_error};
 use crate::evaluate::scoring::report::write_line;
 use crate::evaluate::scoring::retrieval::Totals;
+use crate::evaluate::scoring::slices::SliceTotals;
 use crate::evaluate::scoring::{JudgeContact, Outcome, Summary, reasons};
 
 /// Outcomes recorded between two status writes at most.
@@ -94,7 +95,7 @@ pub async fn run(
         held: Vec::new(),
         judge_answered: false,
         totals: Totals::default(),
-        summary: Summary::default(),
+        summary: Summary::for_engine(&setup.engine),
         spans: Vec::new(),
         pending: 0,
         last_checkpoint: Instant::now(),
@@ -204,14 +205,7 @@ impl State<'_> {
                 let now = Timestamp::now();
                 let link = self.setup.source.trace_link(&result.trace_id);
                 self.ledger.record(&result, link, now);
-                self.totals.add(&result.scores);
-                if result.failed() {
-                    self.summary.failed += 1;
-                    let reason = result.failure.unwrap_or(reasons::JUDGE);
-                    reasons::add(&mut self.summary.not_evaluated, reason, 1);
-                } else {
-                    self.summary.evaluated += 1;
-                }
+                self.summary.tally(&mut self.totals, &result);
                 write_line(&mut *self.out, &result).map_err(output_error)?;
                 if let Some(exporter) = &self.setup.exporter {
                     self.spans
@@ -237,6 +231,13 @@ impl State<'_> {
         status.performance = self.base.performance.clone();
         status.watermark = self.base.watermark.clone();
         status.trace_list_progress = self.base.trace_list_progress.clone();
+        // The breakdown is the run's: a run without traces keeps the last one.
+        status.slices = match &self.summary.slice_totals {
+            Some(totals) if self.summary.evaluated + self.summary.failed > 0 => {
+                Some(totals.breakdown())
+            }
+            _ => self.base.slices.clone(),
+        };
         match &self.progress {
             Progress::Window(window) => {
                 let watermark = match self.items.get(self.done) {
@@ -329,6 +330,11 @@ impl State<'_> {
         self.summary.averages = self.totals.averages();
         self.summary.metric_counts = self.totals.counts();
         self.summary.judge_usage = self.setup.engine.judge().usage();
+        self.summary.slices = self
+            .summary
+            .slice_totals
+            .as_ref()
+            .map(SliceTotals::breakdown);
         write_line(&mut *self.out, &self.summary).map_err(output_error)?;
         self.out.flush().map_err(output_error)?;
         tracing::info!(task = %format!("{}/{}", self.setup.namespace, self.setup.name), "{message}");

@@ -177,7 +177,11 @@ fn kind_matches(span: &Span, kind: &str) -> bool {
 /// The attribute written under dotted `key`, in the unflattened attributes:
 /// kept under its full key (a leaf that is also a prefix), or nested.
 pub fn attribute<'s>(span: &'s Span, key: &str) -> Option<&'s Value> {
-    let attributes = span.attributes();
+    lookup(span.attributes(), key)
+}
+
+/// [`attribute`] in any unflattened attribute map (a span's, a resource's).
+pub fn lookup<'a>(attributes: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
     if let Some(value) = attributes.get(key) {
         return Some(value);
     }

@@ -27,6 +27,7 @@ use super::checks::{Check, CheckInput};
 use super::dataset::Dataset;
 use super::reasons;
 use super::retrieval;
+use super::slices::{NOT_IN_SLICE, Slicer};
 use crate::api::evaluationtask::{
     DocumentCounts, DocumentJudgement, EvaluationTaskSpec, Judgement, MetricLevel, MetricsSpec,
     Scores,
@@ -60,6 +61,9 @@ pub struct TraceResult {
     /// document, each document's).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub judgements: BTreeMap<String, Judgement>,
+    /// Its value of `spec.slices.by`, when the task breaks scores down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slice: Option<String>,
     /// Documents retrieved and judged, when the trace has any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documents: Option<DocumentCounts>,
@@ -88,6 +92,7 @@ impl TraceResult {
             reference: None,
             scores: Scores::default(),
             judgements: BTreeMap::new(),
+            slice: None,
             documents: None,
             error: Some(error),
             choices: Choices::default(),
@@ -190,6 +195,7 @@ pub struct Engine {
     builtins: Builtins,
     own: OwnMetrics,
     dataset: Option<Dataset>,
+    slicer: Option<Slicer>,
 }
 
 /// Which result a judge request is for.
@@ -216,6 +222,7 @@ impl Engine {
             builtins: Builtins::default(),
             own: OwnMetrics::new(&spec.metrics)?,
             dataset: None,
+            slicer: Slicer::new(spec.slices.as_ref()),
         })
     }
 
@@ -223,6 +230,11 @@ impl Engine {
     pub fn with_dataset(mut self, dataset: Dataset) -> Self {
         self.dataset = Some(dataset);
         self
+    }
+
+    /// The attribute scores are broken down by (`spec.slices.by`).
+    pub fn slice_by(&self) -> Option<&str> {
+        self.slicer.as_ref().and_then(Slicer::by)
     }
 
     /// The judge (for its usage counters).
@@ -240,6 +252,15 @@ impl Engine {
     /// while it has not answered at all (it is likely down).
     pub async fn evaluate_with_contact(&self, trace: &Trace) -> (Outcome, JudgeContact) {
         let mut contact = JudgeContact::default();
+        if let Some(slicer) = &self.slicer
+            && !slicer.admits(trace)
+        {
+            let skipped = Outcome::Skipped {
+                trace_id: trace.trace_id.clone(),
+                reason: NOT_IN_SLICE.to_owned(),
+            };
+            return (skipped, contact);
+        }
         let extracted = self.extractor.extract(trace);
         let missing = extracted.missing(&self.extractor);
         let (query_span_found, answer_span_found) =
@@ -252,6 +273,7 @@ impl Engine {
             reference: None,
             scores: Scores::default(),
             judgements: BTreeMap::new(),
+            slice: self.slicer.as_ref().and_then(|s| s.slice_of(trace)),
             documents: None,
             error: None,
             choices: extracted.choices,

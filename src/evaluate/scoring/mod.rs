@@ -2,7 +2,7 @@
 //! over one trace ([`engine`]), over many ([`report`]: the JSON lines and
 //! the summary), the retrieval metrics and averages themselves
 //! ([`retrieval`]), the code checks ([`checks`]), reference answers
-//! ([`dataset`]), and why traces were not evaluated ([`reasons`]).
+//! ([`dataset`]), slices ([`slices`]), and why traces were not evaluated ([`reasons`]).
 
 pub mod checks;
 pub mod dataset;
@@ -10,6 +10,7 @@ pub mod engine;
 pub mod reasons;
 pub mod report;
 pub mod retrieval;
+pub mod slices;
 
 pub use self::dataset::Dataset;
 pub use self::engine::{Engine, EngineError, JudgeContact, Outcome, TraceResult};

@@ -18,7 +18,8 @@ use serde::Serialize;
 use super::engine::{Engine, Outcome, TraceResult};
 use super::reasons::{self, Reasons};
 use super::retrieval::Totals;
-use crate::api::evaluationtask::{JudgeUsage, MetricCounts, Scores};
+use super::slices::SliceTotals;
+use crate::api::evaluationtask::{JudgeUsage, MetricCounts, Scores, SliceBreakdown};
 use crate::evaluate::extract::Extracted;
 use crate::evaluate::extract::choice::Choices;
 use crate::evaluate::trace::Trace;
@@ -88,6 +89,42 @@ pub struct Summary {
     /// With a dataset: evaluated traces whose query had none.
     #[serde(skip_serializing_if = "is_zero")]
     pub without_reference: u64,
+    /// The scores by `spec.slices.by`, when the task breaks them down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slices: Option<SliceBreakdown>,
+    /// The running sums behind `slices`.
+    #[serde(skip)]
+    pub slice_totals: Option<SliceTotals>,
+}
+
+impl Summary {
+    /// An empty summary for `engine`'s task (its slice attribute, if any).
+    pub fn for_engine(engine: &Engine) -> Self {
+        Self {
+            slice_totals: engine.slice_by().map(SliceTotals::new),
+            ..Self::default()
+        }
+    }
+
+    /// Counts one evaluated or failed trace (and adds its scores to `totals`).
+    pub fn tally(&mut self, totals: &mut Totals, result: &TraceResult) {
+        if result.failed() {
+            self.failed += 1;
+            let reason = result.failure.unwrap_or(reasons::JUDGE);
+            reasons::add(&mut self.not_evaluated, reason, 1);
+        } else {
+            self.evaluated += 1;
+        }
+        match result.reference_matched {
+            Some(true) => self.with_reference += 1,
+            Some(false) => self.without_reference += 1,
+            None => {}
+        }
+        if let Some(slices) = &mut self.slice_totals {
+            slices.add(result.slice.as_deref(), result.failed(), &result.scores);
+        }
+        totals.add(&result.scores);
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -121,7 +158,7 @@ where
     let mut summary = Summary {
         skipped: passed_over.values().sum(),
         not_evaluated: passed_over,
-        ..Summary::default()
+        ..Summary::for_engine(engine)
     };
     let mut totals = Totals::default();
     // Results leave in input order, so a trace whose judge call is retried
@@ -143,7 +180,7 @@ where
                 reasons::add(&mut summary.not_evaluated, &reason, 1);
             }
             Outcome::Done(result) => {
-                tally(&mut summary, &mut totals, &result);
+                summary.tally(&mut totals, &result);
                 on_result(&result)?;
             }
         }
@@ -151,21 +188,6 @@ where
     summary.averages = totals.averages();
     summary.metric_counts = totals.counts();
     summary.judge_usage = engine.judge().usage();
+    summary.slices = summary.slice_totals.as_ref().map(SliceTotals::breakdown);
     Ok(summary)
-}
-
-fn tally(summary: &mut Summary, totals: &mut Totals, result: &TraceResult) {
-    if result.failed() {
-        summary.failed += 1;
-        let reason = result.failure.unwrap_or(reasons::JUDGE);
-        reasons::add(&mut summary.not_evaluated, reason, 1);
-    } else {
-        summary.evaluated += 1;
-    }
-    match result.reference_matched {
-        Some(true) => summary.with_reference += 1,
-        Some(false) => summary.without_reference += 1,
-        None => {}
-    }
-    totals.add(&result.scores);
 }

@@ -7,6 +7,7 @@ use kube::{Api, Client};
 
 use super::error::Error;
 use crate::api::TracedService;
+use crate::evaluate::scoring::Dataset;
 use crate::operator::Error as ApiError;
 use crate::resources::evaluationtask::ValidatedTask;
 
@@ -59,15 +60,26 @@ pub async fn dereference(client: &Client, task: &ValidatedTask) -> Result<(), Er
             .get_opt(&dataset.name)
             .await
             .map_err(read_error("ConfigMap", &dataset.name))?;
-        let has_key = map.as_ref().is_some_and(|m| {
-            m.data
-                .as_ref()
-                .is_some_and(|d| d.contains_key(&dataset.key))
-                || m.binary_data
-                    .as_ref()
-                    .is_some_and(|d| d.contains_key(&dataset.key))
-        });
-        if !has_key {
+        let text = map
+            .as_ref()
+            .and_then(|m| m.data.as_ref()?.get(&dataset.key));
+        let binary = map
+            .as_ref()
+            .and_then(|m| m.binary_data.as_ref()?.get(&dataset.key));
+        if let Some(text) = text {
+            // What the evaluator would refuse, said before any run.
+            Dataset::parse(text).map_err(|e| {
+                Error::DatasetInvalid(format!(
+                    "spec.dataset: ConfigMap {} key {}: {e}",
+                    dataset.name, dataset.key
+                ))
+            })?;
+        } else if binary.is_some() {
+            return Err(Error::DatasetInvalid(format!(
+                "spec.dataset: ConfigMap {} key {} is binaryData; the rows must be text (data)",
+                dataset.name, dataset.key
+            )));
+        } else {
             let what = if map.is_some() {
                 format!("ConfigMap {} has no key {}", dataset.name, dataset.key)
             } else {

@@ -25,6 +25,11 @@ pub enum Error {
     /// The reference answers' ConfigMap or its key does not exist.
     #[error("{0}")]
     DatasetMissing(String),
+    /// The reference answers' ConfigMap key cannot be read as a dataset
+    /// (reported as `InvalidSpec`, rechecked like a missing dependency:
+    /// the ConfigMap is edited, not the task).
+    #[error("{0}")]
+    DatasetInvalid(String),
     /// An API call failed (read, apply, cleanup, status).
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -36,9 +41,10 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::InvalidObject(_) | Self::InvalidSpec(_) => ErrorClass::InvalidSpec,
-            Self::TargetNotFound(_) | Self::JudgeSecretMissing(_) | Self::DatasetMissing(_) => {
-                ErrorClass::MissingDependency
-            }
+            Self::TargetNotFound(_)
+            | Self::JudgeSecretMissing(_)
+            | Self::DatasetMissing(_)
+            | Self::DatasetInvalid(_) => ErrorClass::MissingDependency,
             Self::Api(ApiError::Apply {
                 source: kube::Error::Api(status),
                 ..
@@ -55,6 +61,7 @@ impl Error {
             Self::TargetNotFound(_) => "target_not_found",
             Self::JudgeSecretMissing(_) => "judge_secret_missing",
             Self::DatasetMissing(_) => "dataset_missing",
+            Self::DatasetInvalid(_) => "dataset_invalid",
             Self::Api(error) => error.metric_label(),
         }
     }

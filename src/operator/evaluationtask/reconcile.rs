@@ -70,6 +70,7 @@ async fn reconcile_task(task: &EvaluationTask, ctx: &EvaluationContext) -> Resul
             Error::TargetNotFound(m) => Observation::TargetNotFound(m.clone()),
             Error::JudgeSecretMissing(m) => Observation::JudgeSecretMissing(m.clone()),
             Error::DatasetMissing(m) => Observation::DatasetMissing(m.clone()),
+            Error::DatasetInvalid(m) => Observation::InvalidSpec(m.clone()),
             _ => return Err(error),
         };
         update_status(
