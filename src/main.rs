@@ -15,7 +15,8 @@ fn main() -> ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        // stderr, clearing an unfinished progress line of `evaluate` first.
+        .with_writer(traceval::evaluate::offline::progress::log_writer)
         .init();
     match cli.command {
         Command::Crd {

@@ -82,4 +82,21 @@ pub struct EvaluateArgs {
     /// `spec.dataset`'s ConfigMap key and passes its path).
     #[arg(long, value_name = "FILE")]
     pub dataset: Option<PathBuf>,
+    /// Offline run: progress on stderr (a line redrawn in place, then a
+    /// summary table); `auto` shows it when stderr is a terminal. stdout
+    /// is the same JSON lines either way.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// When `traceval evaluate` shows its progress (`--progress`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// When stderr is a terminal.
+    #[default]
+    Auto,
+    /// Always, also into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
 }

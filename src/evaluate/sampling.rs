@@ -187,6 +187,11 @@ impl Picker<'_> {
         }
     }
 
+    /// Traces offered so far, and how many of them are picked so far.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.offered, self.kept.len() + self.best.len())
+    }
+
     /// The picked traces, in the order they were offered.
     pub fn finish(self) -> Selection {
         let mut kept = self.kept;

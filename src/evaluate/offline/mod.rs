@@ -3,6 +3,7 @@
 //! and exit codes (2 for bad input, 1 for a failed run; see
 //! [`super::error`]). The arguments are in [`super::args`].
 
+pub mod progress;
 mod suggest;
 
 use std::fs::File;
@@ -13,12 +14,13 @@ use super::error::{CliError, output_error, source_error};
 use super::extract::Extractor;
 use super::scoring::reasons::{self, Reasons};
 use super::scoring::report::{self, ExtractLine, write_line};
-use super::scoring::{Summary, TraceResult};
+use super::scoring::{Engine, Summary, TraceResult};
 use super::setup::{self, Place};
 use super::source::{SourceError, TraceQuery, TraceSource};
 use super::task;
 use super::trace::Trace;
 use crate::api::evaluationtask::EvaluationTaskSpec;
+use progress::Progress;
 
 /// `traceval extract` for `main`: stdout, errors on stderr; the exit code.
 pub fn run_extract(args: &ExtractArgs) -> u8 {
@@ -126,7 +128,8 @@ pub fn extract(args: &ExtractArgs, out: &mut dyn Write) -> Result<(), CliError> 
 }
 
 /// Runs `traceval evaluate`: result lines to `out` (and `--output`), then
-/// the summary as the last line of `out`.
+/// the summary as the last line of `out`; progress on stderr (`--progress`,
+/// see [`progress`]).
 pub async fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<Summary, CliError> {
     let path = args
         .task
@@ -136,8 +139,24 @@ pub async fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<Summar
     let spec = &task.spec;
     let engine = setup::engine(spec, args)?;
     let source = setup::trace_source(spec, args, Place::Offline)?;
+    let progress = Progress::new(args.progress, engine.judge());
+    let run = evaluate_with(spec, args, &engine, source.as_ref(), &progress, out);
+    let summary = progress.drive(run).await;
+    progress.finish(summary.as_ref().ok());
+    summary
+}
+
+async fn evaluate_with(
+    spec: &EvaluationTaskSpec,
+    args: &EvaluateArgs,
+    engine: &Engine,
+    source: &dyn TraceSource,
+    progress: &Progress<'_>,
+    out: &mut dyn Write,
+) -> Result<Summary, CliError> {
     let service_name = setup::service_name(spec, args, None);
-    let picked = pick_traces(spec, source.as_ref(), service_name).await?;
+    let picked = pick_traces(spec, source, service_name, progress).await?;
+    progress.sample_complete();
     // Only now, with the input read, is anything written.
     let mut file = args
         .output
@@ -161,9 +180,34 @@ pub async fn evaluate(args: &EvaluateArgs, out: &mut dyn Write) -> Result<Summar
             reasons::NOT_FOUND,
             "trace not found in the trace source".into(),
         ))?;
+        progress.update(|c| c.failed += 1);
     }
-    let mut summary =
-        report::evaluate_all(&engine, &picked.traces, picked.passed_over, &mut emit).await?;
+    let on_result = |result: &TraceResult| {
+        emit(result)?;
+        progress.update(|c| {
+            if result.failed() {
+                c.failed += 1;
+            } else {
+                c.evaluated += 1;
+            }
+            c.done += 1;
+        });
+        Ok(())
+    };
+    let on_skipped = || {
+        progress.update(|c| {
+            c.skipped += 1;
+            c.done += 1;
+        })
+    };
+    let mut summary = report::evaluate_all(
+        engine,
+        &picked.traces,
+        picked.passed_over,
+        on_result,
+        on_skipped,
+    )
+    .await?;
     summary.failed += picked.missing.len() as u64;
     reasons::add(
         &mut summary.not_evaluated,
@@ -190,11 +234,14 @@ async fn pick_traces(
     spec: &EvaluationTaskSpec,
     source: &dyn TraceSource,
     service_name: String,
+    progress: &Progress<'_>,
 ) -> Result<Picked, CliError> {
     let live = source.is_live();
     if let Some(ids) = &spec.trace_ids {
         let ids: Vec<String> = ids.iter().map(|id| id.to_ascii_lowercase()).collect();
         let traces = source.get_traces(&ids).await.map_err(source_error)?;
+        let found = traces.len() as u64;
+        progress.update(|c| (c.read, c.sampled) = (found, found));
         let missing = ids
             .iter()
             .filter(|id| !traces.iter().any(|t| &&t.trace_id == id))
@@ -232,7 +279,11 @@ async fn pick_traces(
     // Sampled while reading: only the sample is held, not the window.
     let mut picker = sampler.picker();
     source
-        .scan_traces(&query, &mut |trace| picker.offer(trace))
+        .scan_traces(&query, &mut |trace| {
+            picker.offer(trace);
+            let (read, sampled) = picker.counts();
+            progress.update(|c| (c.read, c.sampled) = (read as u64, sampled as u64));
+        })
         .await
         .map_err(source_error)?;
     let mut selection = picker.finish();

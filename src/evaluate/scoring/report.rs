@@ -145,15 +145,17 @@ const TRACES_PER_PERMIT: usize = 4;
 /// handing each result to `on_result` in input order as soon as it and
 /// every earlier one are done. `passed_over` counts traces already passed
 /// over by reason (outside the window, not sampled); they count as skipped,
-/// and so do the traces the engine skips.
-pub async fn evaluate_all<F, E>(
+/// and so do the traces the engine skips (each told to `on_skipped`).
+pub async fn evaluate_all<F, S, E>(
     engine: &Engine,
     traces: &[Trace],
     passed_over: Reasons,
     mut on_result: F,
+    mut on_skipped: S,
 ) -> Result<Summary, E>
 where
     F: FnMut(&TraceResult) -> Result<(), E>,
+    S: FnMut(),
 {
     let mut summary = Summary {
         skipped: passed_over.values().sum(),
@@ -178,6 +180,7 @@ where
                 tracing::debug!(trace_id, %reason, "skipped");
                 summary.skipped += 1;
                 reasons::add(&mut summary.not_evaluated, &reason, 1);
+                on_skipped();
             }
             Outcome::Done(result) => {
                 summary.tally(&mut totals, &result);
