@@ -381,6 +381,7 @@ mod tests {
             },
             with_reference: 0,
             without_reference: 0,
+            ..Summary::default()
         };
         assert_eq!(
             table(&summary, Duration::from_millis(61_234)),
