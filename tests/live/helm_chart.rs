@@ -247,7 +247,11 @@ fn rbac_has_no_wildcards_and_minimal_verbs() {
         ["get"],
         "secrets: a presence check by name only"
     );
-    assert!(verbs("", "configmaps").is_empty(), "no ConfigMap access");
+    assert_eq!(
+        verbs("", "configmaps"),
+        ["get"],
+        "configmaps: the reference-answer dataset's key, read by name (spec.dataset), never listed or written"
+    );
     assert_eq!(
         verbs("", "pods"),
         ["list"],

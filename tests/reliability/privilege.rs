@@ -162,7 +162,9 @@ fn evaluation_task(name: &str, online: bool) -> String {
         "  schedule: \"*/10 * * * *\"\n  sampling:\n    start: \"2026-01-01T00:00:00Z\"\n    \
          end: \"2099-01-01T00:00:00Z\"\n    policy:\n      probability: {ratio: 1}\n"
     } else {
-        "  traceIDs: [f045f401d35eeab246678739cd396e40]\n"
+        // With reference answers: the operator reads their ConfigMap key.
+        "  traceIDs: [f045f401d35eeab246678739cd396e40]\n  \
+         dataset:\n    configMapRef: {name: references, key: rows.jsonl}\n"
     };
     format!(
         "apiVersion: traceval.dev/v1alpha1\nkind: EvaluationTask\nmetadata:\n  name: {name}\nspec:\n  \
@@ -258,6 +260,17 @@ fn operator_uses_exactly_what_its_role_grants() {
             None,
         );
     }
+    kubectl(
+        &[
+            "create",
+            "configmap",
+            "references",
+            "-n",
+            &ns.name,
+            "--from-literal=rows.jsonl={\"query\": \"q\", \"reference\": \"r\"}",
+        ],
+        None,
+    );
     // The Lease the chart's leader-election Role names.
     let lease = tools::of_kind(&docs, "Role")
         .iter()

@@ -145,6 +145,7 @@ fn rbac_is_sufficient_and_bounded_as_the_service_account() {
         ("create", "networkpolicies.networking.k8s.io"),
         ("create", "roles.rbac.authorization.k8s.io"),
         ("get", "secrets"),
+        ("get", "configmaps"),
         ("create", "events.events.k8s.io"),
         ("create", "leases.coordination.k8s.io"),
     ] {
@@ -159,7 +160,8 @@ fn rbac_is_sufficient_and_bounded_as_the_service_account() {
     );
     for (verb, resource, namespace) in [
         ("create", "secrets", here),
-        ("get", "configmaps", here),
+        ("list", "configmaps", here),
+        ("update", "configmaps", here),
         ("create", "pods", here),
         ("escalate", "roles.rbac.authorization.k8s.io", here),
         ("bind", "clusterroles.rbac.authorization.k8s.io", here),
