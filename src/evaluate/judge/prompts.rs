@@ -373,4 +373,40 @@ mod tests {
         );
         assert_eq!(b.answer_relevance.missing(&fields), None);
     }
+
+    #[test]
+    fn the_readme_shows_every_builtin_template_as_it_is() {
+        let readme = include_str!("../../../README.md");
+        for (name, template) in [
+            ("CORRECTNESS", builtin::CORRECTNESS),
+            (
+                "CORRECTNESS_WITH_CONTEXTS",
+                builtin::CORRECTNESS_WITH_CONTEXTS,
+            ),
+            (
+                "CORRECTNESS_WITH_REFERENCE",
+                builtin::CORRECTNESS_WITH_REFERENCE,
+            ),
+            ("FAITHFULNESS", builtin::FAITHFULNESS),
+            ("RELEVANCE", builtin::RELEVANCE),
+            ("ANSWER_RELEVANCE", builtin::ANSWER_RELEVANCE),
+        ] {
+            // In the README's "Metrics" section, indented in a list item's code block.
+            let indented: Vec<String> = template
+                .lines()
+                .map(|l| {
+                    if l.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {l}")
+                    }
+                })
+                .collect();
+            let block = format!("  ```\n{}\n  ```", indented.join("\n"));
+            assert!(
+                readme.contains(&block),
+                "README.md does not show builtin::{name} as it is:\n{block}"
+            );
+        }
+    }
 }
