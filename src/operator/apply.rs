@@ -11,7 +11,9 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::drift::{Cached, Decision, SeenAfterApply, decide, key, stamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::drift::{Cached, Decision, SeenAfterApply, Why, decide, key, stamp};
 use super::error::Error;
 use crate::resources::meta::MANAGER;
 
@@ -63,6 +65,9 @@ where
 {
     let hash = stamp(&mut object);
     let kind = <K as k8s_openapi::Resource>::KIND;
+    if let Some(cached) = &cached {
+        check_owned(kind, object.meta(), cached.meta)?;
+    }
     let key = key(kind, object.meta());
     match decide(object.meta(), cached, seen_after_apply.get(&key).as_ref()) {
         Decision::Skip { adopt } => {
@@ -73,10 +78,76 @@ where
         }
         Decision::Apply(why) => {
             tracing::debug!(kind, name = %object.name_any(), ?why, "applying");
+            if why == Why::Missing {
+                check_not_foreign(client, &object).await?;
+            }
             apply_recorded(client, seen_after_apply, &object, hash)
                 .await
                 .map(Some)
         }
+    }
+}
+
+/// The UID of an object's controller, if it has one.
+fn controller_uid(meta: &ObjectMeta) -> Option<&str> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+        .map(|r| r.uid.as_str())
+}
+
+/// Refuses to write over `existing` unless the desired child's controller
+/// (its owner) is its controller too: a child is never adopted.
+fn check_owned(
+    kind: &'static str,
+    desired: &ObjectMeta,
+    existing: &ObjectMeta,
+) -> Result<(), Error> {
+    let ours = controller_uid(desired);
+    if ours.is_some() && controller_uid(existing) == ours {
+        return Ok(());
+    }
+    let holder = existing
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+        .map_or_else(
+            || "it has no controller".to_owned(),
+            |r| format!("controlled by {} {}", r.kind, r.name),
+        );
+    Err(Error::NotOwned {
+        kind,
+        name: existing.name.clone().unwrap_or_default(),
+        holder,
+    })
+}
+
+/// Before creating a child the cache has not seen (or without a cache): an
+/// object of that name that is not this owner's stops the apply.
+async fn check_not_foreign<K>(client: &Client, object: &K) -> Result<(), Error>
+where
+    K: k8s_openapi::Resource
+        + Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(client.clone(), &object.namespace().unwrap_or_default());
+    let kind = <K as k8s_openapi::Resource>::KIND;
+    let existing = api
+        .get_metadata_opt(&name)
+        .await
+        .map_err(|source| Error::Dereference {
+            kind,
+            name: name.clone(),
+            source,
+        })?;
+    match existing {
+        Some(existing) => check_owned(kind, object.meta(), &existing.metadata),
+        None => Ok(()),
     }
 }
 
@@ -120,6 +191,7 @@ where
         + DeserializeOwned,
 {
     let Some(current) = current else {
+        check_not_foreign(client, &object).await?;
         let hash = stamp(&mut object);
         return Ok((
             apply_recorded(client, seen_after_apply, &object, hash).await?,
@@ -136,4 +208,50 @@ where
             None => (K::clone(&current), false),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    use super::*;
+
+    fn meta(controller: Option<(&str, &str)>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some("app".into()),
+            owner_references: controller.map(|(kind, uid)| {
+                vec![OwnerReference {
+                    api_version: "traceval.dev/v1alpha1".into(),
+                    kind: kind.into(),
+                    name: "owner".into(),
+                    uid: uid.into(),
+                    controller: Some(true),
+                    block_owner_deletion: None,
+                }]
+            }),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn only_a_child_of_the_same_controller_is_written_over() {
+        let desired = meta(Some(("TracedService", "uid-1")));
+        assert!(check_owned("Service", &desired, &meta(Some(("TracedService", "uid-1")))).is_ok());
+        let foreign = check_owned("Service", &desired, &meta(None)).unwrap_err();
+        assert_eq!(
+            foreign.to_string(),
+            "Service app already exists and is not managed by this object (it has no controller); traceval leaves it untouched: rename this object or remove that Service"
+        );
+        // Another TracedService's (or a re-created one's, until the garbage
+        // collector removes the old child).
+        let other = check_owned("Service", &desired, &meta(Some(("TracedService", "uid-2"))));
+        assert!(
+            other
+                .unwrap_err()
+                .to_string()
+                .contains("controlled by TracedService owner")
+        );
+        // A desired object without a controller never writes over anything.
+        assert!(check_owned("Service", &meta(None), &meta(None)).is_err());
+    }
 }

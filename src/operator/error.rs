@@ -53,6 +53,19 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// An object with a child's name exists and this owner is not its
+    /// controller: it is left untouched (never adopted, never deleted).
+    #[error(
+        "{kind} {name} already exists and is not managed by this object ({holder}); traceval leaves it untouched: rename this object or remove that {kind}"
+    )]
+    NotOwned {
+        /// Kind of the child.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// Who controls it, in words.
+        holder: String,
+    },
     /// Listing or deleting children the spec no longer wants failed.
     #[error("failed to clean up {kind}: {source}")]
     Cleanup {
@@ -79,7 +92,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::InvalidObject(_) | Self::InvalidSpec(_) => ErrorClass::InvalidSpec,
-            Self::OssCsiDriverMissing => ErrorClass::MissingDependency,
+            Self::OssCsiDriverMissing | Self::NotOwned { .. } => ErrorClass::MissingDependency,
             Self::Dereference { .. }
             | Self::Apply { .. }
             | Self::Cleanup { .. }
@@ -96,6 +109,7 @@ impl Error {
             Self::OssCsiDriverMissing => "oss_csi_driver_missing",
             Self::Dereference { .. } => "dereference",
             Self::Apply { .. } => "apply",
+            Self::NotOwned { .. } => "not_owned",
             Self::Cleanup { .. } => "cleanup",
             Self::Finalizer { .. } => "finalizer",
             Self::Status(_) => "status",

@@ -516,6 +516,9 @@ pub enum EvaluationConditionReason {
     InvalidSpec,
     /// The API server rejected or failed an apply of a child object.
     ApplyFailed,
+    /// An object with a child's name exists and is not this task's: it is
+    /// left untouched (the message names it).
+    OwnershipConflict,
     /// Every listed trace (single traces) has a recorded outcome.
     TracesDone,
     /// Runs are still to come or under way.
@@ -542,6 +545,7 @@ impl EvaluationConditionReason {
             Self::RunsFailing => "RunsFailing",
             Self::InvalidSpec => "InvalidSpec",
             Self::ApplyFailed => "ApplyFailed",
+            Self::OwnershipConflict => "OwnershipConflict",
             Self::TracesDone => "TracesDone",
             Self::InProgress => "InProgress",
             Self::WaitingForWindow => "WaitingForWindow",

@@ -133,6 +133,9 @@ pub enum ConditionReason {
     InvalidSpec,
     /// The API server rejected or failed an apply of a child object.
     ApplyFailed,
+    /// An object with a child's name exists and is not this object's: it
+    /// is left untouched (the message names it).
+    OwnershipConflict,
     /// Something the spec needs is missing from the cluster (e.g. the OSS CSI driver).
     MissingDependency,
     /// A container of the pods crash-loops, exits with an error or cannot be
@@ -157,6 +160,7 @@ impl ConditionReason {
             Self::RolloutFailed => "RolloutFailed",
             Self::InvalidSpec => "InvalidSpec",
             Self::ApplyFailed => "ApplyFailed",
+            Self::OwnershipConflict => "OwnershipConflict",
             Self::MissingDependency => "MissingDependency",
             Self::ContainerFailing => "ContainerFailing",
             Self::AsExpected => "AsExpected",

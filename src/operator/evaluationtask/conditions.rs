@@ -27,6 +27,8 @@ pub enum Observation<'a> {
     DatasetMissing(String),
     /// Applying the children failed.
     ApplyFailed(String),
+    /// An object with a child's name is someone else's.
+    OwnershipConflict(String),
     /// The children were applied.
     Applied(&'a Applied),
 }
@@ -71,6 +73,7 @@ pub fn assess(
         (_, Observation::JudgeSecretMissing(m)) => return blocked(Reason::JudgeSecretMissing, m),
         (_, Observation::DatasetMissing(m)) => return blocked(Reason::DatasetMissing, m),
         (_, Observation::ApplyFailed(m)) => return blocked(Reason::ApplyFailed, m),
+        (_, Observation::OwnershipConflict(m)) => return blocked(Reason::OwnershipConflict, m),
         (None, Observation::Applied(_)) => return blocked(Reason::InvalidSpec, "no valid spec"),
         (Some(task), Observation::Applied(applied)) => (task, applied),
     };

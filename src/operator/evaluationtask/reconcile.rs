@@ -102,10 +102,13 @@ async fn reconcile_task(task: &EvaluationTask, ctx: &EvaluationContext) -> Resul
             applied
         }
         Err(error) => {
-            let status = record(
-                Some(&validated),
-                Observation::ApplyFailed(error.to_string()),
-            );
+            let observation = match &error {
+                crate::operator::Error::NotOwned { .. } => {
+                    Observation::OwnershipConflict(error.to_string())
+                }
+                _ => Observation::ApplyFailed(error.to_string()),
+            };
+            let status = record(Some(&validated), observation);
             // Best effort: the apply error is what gets retried.
             if let Err(status_error) = update_status(client, recorder, task, status).await {
                 tracing::warn!(error = %status_error, "failed to record the apply failure");

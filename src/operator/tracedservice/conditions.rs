@@ -19,6 +19,8 @@ pub enum Observation<'a> {
     MissingDependency(String),
     /// Applying the children failed.
     ApplyFailed(String),
+    /// An object with a child's name is someone else's.
+    OwnershipConflict(String),
     /// The children were applied; the Deployment as returned by the API server.
     Applied(&'a Deployment),
     /// Applied, and a container of the pods is failing (see `pod_failures`).
@@ -51,6 +53,7 @@ pub fn assess(observation: &Observation<'_>) -> Assessment {
         Observation::InvalidSpec(message) => blocked(R::InvalidSpec, message),
         Observation::MissingDependency(message) => blocked(R::MissingDependency, message),
         Observation::ApplyFailed(message) => blocked(R::ApplyFailed, message),
+        Observation::OwnershipConflict(message) => blocked(R::OwnershipConflict, message),
         Observation::ContainerFailing(deployment, message) => {
             let rollout = Rollout::of(deployment);
             Assessment {

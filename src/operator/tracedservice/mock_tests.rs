@@ -173,6 +173,17 @@ fn stale_policy(_: Value) -> Value {
     }]})
 }
 
+/// A child's metadata as stored: controlled by the fixture's TracedService
+/// (what the operator reads before creating a child its cache has not seen).
+fn owned_metadata(_: Value) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {
+        "name": "builtin-demo", "namespace": "llm", "ownerReferences": [{
+            "apiVersion": "traceval.dev/v1alpha1", "kind": "TracedService",
+            "name": "builtin-demo", "uid": "uid-builtin", "controller": true
+        }]
+    }})
+}
+
 fn status_object(_: Value) -> Value {
     json!({"apiVersion": "meta.k8s.io/v1", "kind": "Status", "status": "Success", "metadata": {}})
 }
@@ -187,9 +198,19 @@ async fn reconcile_applies_children_deletes_dropped_ones_and_reports_ready() {
         handle,
         vec![
             step(
+                Method::GET,
+                format!("/api/v1{ns}/services/builtin-demo"),
+                owned_metadata,
+            ),
+            step(
                 Method::PATCH,
                 format!("/api/v1{ns}/services/builtin-demo"),
                 echo,
+            ),
+            step(
+                Method::GET,
+                format!("/apis/apps/v1{ns}/deployments/builtin-demo"),
+                owned_metadata,
             ),
             step(
                 Method::PATCH,
@@ -238,11 +259,11 @@ async fn reconcile_applies_children_deletes_dropped_ones_and_reports_ready() {
     let action = reconcile(guard(ts), ctx).await.expect("reconciled");
     let bodies = server.await.expect("mock server");
     assert_eq!(action, Action::requeue(std::time::Duration::from_secs(300)));
-    assert_eq!(bodies[1]["spec"]["replicas"], 3);
-    assert_eq!(bodies[8]["reason"], "Cleanup");
-    let status = &bodies[9]["status"];
+    assert_eq!(bodies[3]["spec"]["replicas"], 3);
+    assert_eq!(bodies[10]["reason"], "Cleanup");
+    let status = &bodies[11]["status"];
     assert_eq!(status["phase"], "Running");
     assert_eq!(status["replicaSummary"], "3/3");
     assert_eq!(status["startCommand"], "python -m app");
-    assert_eq!(bodies[10]["reason"], "Ready");
+    assert_eq!(bodies[12]["reason"], "Ready");
 }

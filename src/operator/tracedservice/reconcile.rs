@@ -106,7 +106,10 @@ async fn reconcile_service(ts: &TracedService, ctx: &ServiceContext) -> Result<A
     {
         Ok(applied) => applied,
         Err(error) => {
-            let observation = Observation::ApplyFailed(error.to_string());
+            let observation = match &error {
+                Error::NotOwned { .. } => Observation::OwnershipConflict(error.to_string()),
+                _ => Observation::ApplyFailed(error.to_string()),
+            };
             let status = desired_status(
                 ts,
                 Some(&svc),
