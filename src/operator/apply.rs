@@ -48,12 +48,15 @@ where
 
 /// Applies `object` (stamped with its hash) when [`decide`] says so, given
 /// the `cached` child; returns what the API server stored, or `None` when it
-/// was left alone. Records what was seen in `seen_after_apply`.
+/// was left alone. Records what was seen in `seen_after_apply`. `watched`:
+/// whether a synced cache of every object of the kind was consulted (then
+/// a missing child has no namesake; without one, the name is read first).
 pub async fn apply_if_needed<K>(
     client: &Client,
     seen_after_apply: &SeenAfterApply,
     mut object: K,
     cached: Option<Cached<'_>>,
+    watched: bool,
 ) -> Result<Option<K>, Error>
 where
     K: k8s_openapi::Resource
@@ -78,7 +81,7 @@ where
         }
         Decision::Apply(why) => {
             tracing::debug!(kind, name = %object.name_any(), ?why, "applying");
-            if why == Why::Missing {
+            if why == Why::Missing && !watched {
                 check_not_foreign(client, &object).await?;
             }
             apply_recorded(client, seen_after_apply, &object, hash)
@@ -124,8 +127,10 @@ fn check_owned(
     })
 }
 
-/// Before creating a child the cache has not seen (or without a cache): an
-/// object of that name that is not this owner's stops the apply.
+/// Before creating a child without a cache to consult: an object of that
+/// name that is not this owner's stops the apply. (The caches watch every
+/// object of a child kind, so with one a namesake is [`Cached`] and checked
+/// by [`check_owned`]; this read needs `get`, which the chart does not grant.)
 async fn check_not_foreign<K>(client: &Client, object: &K) -> Result<(), Error>
 where
     K: k8s_openapi::Resource
@@ -181,6 +186,7 @@ pub async fn apply_or_cached<K>(
     mut object: K,
     current: Option<Arc<K>>,
     fields_differ: bool,
+    watched: bool,
 ) -> Result<(K, bool), Error>
 where
     K: k8s_openapi::Resource
@@ -191,7 +197,9 @@ where
         + DeserializeOwned,
 {
     let Some(current) = current else {
-        check_not_foreign(client, &object).await?;
+        if !watched {
+            check_not_foreign(client, &object).await?;
+        }
         let hash = stamp(&mut object);
         return Ok((
             apply_recorded(client, seen_after_apply, &object, hash).await?,
@@ -203,7 +211,7 @@ where
         fields_differ,
     };
     Ok(
-        match apply_if_needed(client, seen_after_apply, object, Some(cached)).await? {
+        match apply_if_needed(client, seen_after_apply, object, Some(cached), watched).await? {
             Some(stored) => (stored, true),
             None => (K::clone(&current), false),
         },

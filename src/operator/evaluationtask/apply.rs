@@ -51,7 +51,14 @@ macro_rules! apply_cached_meta {
             meta: &c.metadata,
             fields_differ: false,
         });
-        let stored = apply_if_needed($client, $seen_after_apply, object, cached).await?;
+        let stored = apply_if_needed(
+            $client,
+            $seen_after_apply,
+            object,
+            cached,
+            $caches.is_some(),
+        )
+        .await?;
         $writes += usize::from(stored.is_some());
     }};
 }
@@ -101,8 +108,15 @@ pub async fn apply(
         }
         Workload::Job(job) => {
             let current = caches.and_then(|c| cached(&c.jobs, &task.namespace, &job.name_any()));
-            let (job, written) =
-                apply_or_cached(client, seen_after_apply, *job, current, false).await?;
+            let (job, written) = apply_or_cached(
+                client,
+                seen_after_apply,
+                *job,
+                current,
+                false,
+                caches.is_some(),
+            )
+            .await?;
             writes += usize::from(written);
             let status = job.status.clone().unwrap_or_default();
             applied.job_started = status.start_time.is_some()

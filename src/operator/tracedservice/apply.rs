@@ -129,7 +129,8 @@ pub async fn apply(
             meta: &c.metadata,
             fields_differ: false,
         });
-        let stored = apply_if_needed(client, seen_after_apply, pvc, cached).await?;
+        let stored =
+            apply_if_needed(client, seen_after_apply, pvc, cached, caches.is_some()).await?;
         writes += usize::from(stored.is_some());
     }
     if let Some(policy) = network_policy {
@@ -139,7 +140,8 @@ pub async fn apply(
             meta: &c.metadata,
             fields_differ: false,
         });
-        let stored = apply_if_needed(client, seen_after_apply, policy, cached).await?;
+        let stored =
+            apply_if_needed(client, seen_after_apply, policy, cached, caches.is_some()).await?;
         writes += usize::from(stored.is_some());
     }
     wanted.services.insert(service.name_any());
@@ -148,15 +150,23 @@ pub async fn apply(
         meta: &c.metadata,
         fields_differ: false,
     });
-    let stored = apply_if_needed(client, seen_after_apply, service, cached).await?;
+    let stored =
+        apply_if_needed(client, seen_after_apply, service, cached, caches.is_some()).await?;
     writes += usize::from(stored.is_some());
     wanted.deployments.insert(deployment.name_any());
     let current = cached_meta!(caches, deployments, deployment);
     let replicas = |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas);
     let differ = replicas(&deployment)
         .is_some_and(|r| current.as_deref().is_none_or(|c| replicas(c) != Some(r)));
-    let (deployment, written) =
-        apply_or_cached(client, seen_after_apply, deployment, current, differ).await?;
+    let (deployment, written) = apply_or_cached(
+        client,
+        seen_after_apply,
+        deployment,
+        current,
+        differ,
+        caches.is_some(),
+    )
+    .await?;
     writes += usize::from(written);
     Ok(Applied {
         deployment,
