@@ -119,8 +119,15 @@ pub async fn run() {
         });
         let killer = async {
             let _ = rx.await;
-            let scraped = replicas[leader].scrape().await;
-            leader_writes_before_kill.set(scraped.leader_writes());
+            // Killed mid-work: the burst is half in and the leader has
+            // written (on a loaded machine its caches may still be filling
+            // when half of the burst is in; seen in CI).
+            let writes = poll("the leader's first write", DEADLINE, || async {
+                let writes = replicas[leader].scrape().await.leader_writes();
+                (writes > 0).then_some(writes)
+            })
+            .await;
+            leader_writes_before_kill.set(writes);
             replicas[leader].kill();
             *killed_at = Some(Timestamp::now());
         };
