@@ -2,10 +2,12 @@
 //! service to sample, how to pull query / answer / context out of their
 //! spans, and which judge model scores them (the seed's "evaluation task").
 
+mod conditions;
 pub mod delay;
 mod judge;
 mod metrics;
 pub mod progress;
+mod results;
 mod slices;
 mod status;
 pub mod validate;
@@ -15,6 +17,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use self::conditions::{
+    EvaluationCondition, EvaluationConditionReason, EvaluationConditionType,
+};
 pub use self::delay::{DEFAULT_DELAY, Delay};
 pub use self::judge::{JudgeProvider, JudgeSpec};
 pub use self::metrics::{
@@ -22,15 +27,16 @@ pub use self::metrics::{
     DEFAULT_RETRIEVAL_K, DatasetSpec, LatencyCheck, LengthCheck, MetricLevel, MetricsSpec,
     RESERVED_METRIC_NAMES, RailSpec, ReferenceMatch, RetrievalMetricsSpec,
 };
+pub use self::results::{
+    DocumentCounts, DocumentJudgement, Judgement, MAX_STATUS_EXPLANATION, cut,
+};
 pub use self::slices::{
     AttributePredicate, AttributeScope, MAX_SLICES, NO_SLICE, OTHER_SLICE, SlicesSpec,
 };
 pub use self::status::{
-    DocumentCounts, DocumentJudgement, EvaluationCondition, EvaluationConditionReason,
-    EvaluationConditionType, EvaluationPhase, EvaluationTaskStatus, JudgeUsage, Judgement,
-    MAX_RECENT_RESULTS, MAX_STATUS_EXPLANATION, MetricCounts, PerformanceSummary, Scores,
-    SliceBreakdown, SliceScores, SpanChoice, SpanChoices, TraceCounts, TraceListProgress,
-    TraceResultSummary, TrafficTotals, cut,
+    EvaluationPhase, EvaluationTaskStatus, JudgeUsage, MAX_RECENT_RESULTS, MetricCounts,
+    PerformanceSummary, Scores, SliceBreakdown, SliceScores, SpanChoice, SpanChoices, TraceCounts,
+    TraceListProgress, TraceResultSummary, TrafficTotals,
 };
 pub use self::validate::validate;
 pub use super::tracedservice::SecretKeyRef;

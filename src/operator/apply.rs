@@ -11,7 +11,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::drift::{Cached, Decision, SeenAfterApply, Why, decide, key, stamp};
 use super::error::Error;
@@ -91,13 +91,12 @@ where
     }
 }
 
-/// The UID of an object's controller, if it has one.
-fn controller_uid(meta: &ObjectMeta) -> Option<&str> {
+/// An object's controller reference, if it has one.
+fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
     meta.owner_references
         .iter()
         .flatten()
         .find(|r| r.controller == Some(true))
-        .map(|r| r.uid.as_str())
 }
 
 /// Refuses to write over `existing` unless the desired child's controller
@@ -107,19 +106,15 @@ fn check_owned(
     desired: &ObjectMeta,
     existing: &ObjectMeta,
 ) -> Result<(), Error> {
-    let ours = controller_uid(desired);
-    if ours.is_some() && controller_uid(existing) == ours {
+    let ours = controller(desired).map(|r| r.uid.as_str());
+    let theirs = controller(existing);
+    if ours.is_some() && theirs.map(|r| r.uid.as_str()) == ours {
         return Ok(());
     }
-    let holder = existing
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|r| r.controller == Some(true))
-        .map_or_else(
-            || "it has no controller".to_owned(),
-            |r| format!("controlled by {} {}", r.kind, r.name),
-        );
+    let holder = theirs.map_or_else(
+        || "it has no controller".to_owned(),
+        |r| format!("controlled by {} {}", r.kind, r.name),
+    );
     Err(Error::NotOwned {
         kind,
         name: existing.name.clone().unwrap_or_default(),
@@ -220,8 +215,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-
     use super::*;
 
     fn meta(controller: Option<(&str, &str)>) -> ObjectMeta {

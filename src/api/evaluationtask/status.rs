@@ -10,7 +10,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::api::tracedservice::ConditionStatus;
+use super::conditions::EvaluationCondition;
+use super::results::{DocumentCounts, Judgement};
 
 /// Most recent per-trace results kept in status, so the object stays small.
 pub const MAX_RECENT_RESULTS: usize = 20;
@@ -333,90 +334,6 @@ pub struct TraceResultSummary {
     pub evaluated_at: Option<Time>,
 }
 
-/// Explanations in `status.recentResults` are cut to this many characters.
-pub const MAX_STATUS_EXPLANATION: usize = 160;
-
-/// What one metric (a judge metric or a check) said of one trace.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Judgement {
-    /// The label (of the metric's rails, or `pass` / `fail` for a check);
-    /// absent for a per-document metric (see `documents`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 63))]
-    pub label: Option<String>,
-    /// Its score (the mean of the documents' for a per-document metric).
-    pub score: f64,
-    /// Why, in the judge's words (or what the check found).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 512))]
-    pub explanation: Option<String>,
-    /// A per-document metric's verdict on each judged document, in
-    /// retrieval order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 100))]
-    pub documents: Vec<DocumentJudgement>,
-}
-
-/// What a per-document metric said of one document.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct DocumentJudgement {
-    /// The label.
-    #[schemars(length(max = 63))]
-    pub label: String,
-    /// Its score.
-    pub score: f64,
-    /// Why (in the JSON lines only; not kept in status).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 512))]
-    pub explanation: Option<String>,
-}
-
-impl Judgement {
-    /// The form kept in status: explanation cut, no per-document explanations.
-    pub fn for_status(&self) -> Self {
-        Self {
-            label: self.label.clone(),
-            score: self.score,
-            explanation: self
-                .explanation
-                .as_deref()
-                .map(|e| cut(e, MAX_STATUS_EXPLANATION)),
-            documents: self
-                .documents
-                .iter()
-                .map(|d| DocumentJudgement {
-                    label: d.label.clone(),
-                    score: d.score,
-                    explanation: None,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// `text` cut to at most `max` characters, ending in `…` when cut.
-pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// The documents of one trace: retrieved, and judged (at most
-/// `spec.metrics.retrieval.maxDocuments`, in retrieval order).
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct DocumentCounts {
-    /// Documents the trace retrieved.
-    pub retrieved: u64,
-    /// Documents judged.
-    pub judged: u64,
-}
-
 /// The span a value was taken from when several spans matched its selector
 /// and held differing values (the rule: the shallowest matching span, then
 /// the earliest for the query and the latest for the answer).
@@ -455,103 +372,6 @@ impl SpanChoices {
     /// Whether nothing was ambiguous.
     pub fn is_empty(&self) -> bool {
         self.query.is_none() && self.answer.is_none()
-    }
-}
-
-/// A kstatus-style condition of an EvaluationTask.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EvaluationCondition {
-    /// Which aspect this condition describes.
-    #[serde(rename = "type")]
-    #[schemars(with = "String")]
-    pub type_: EvaluationConditionType,
-    /// True, False or Unknown.
-    pub status: ConditionStatus,
-    /// CamelCase reason, stable for tools.
-    #[schemars(with = "String")]
-    pub reason: EvaluationConditionReason,
-    /// Human-readable detail.
-    #[serde(default)]
-    pub message: String,
-    /// When `status` last changed.
-    pub last_transition_time: Time,
-    /// `metadata.generation` the condition was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-}
-
-/// Condition types of an EvaluationTask.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EvaluationConditionType {
-    /// The runs are set up as the spec asks (CronJob or Job applied).
-    Ready,
-    /// Sampling ended and every trace up to its end is done.
-    Completed,
-    /// The task cannot run or its runs keep failing.
-    Degraded,
-    /// A type this operator version does not know.
-    #[serde(other)]
-    Unrecognized,
-}
-
-/// Reasons of EvaluationTask conditions.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EvaluationConditionReason {
-    /// The CronJob or Job is applied.
-    Scheduled,
-    /// `suspend: true`.
-    Suspended,
-    /// The sampling window is over and done.
-    SamplingEnded,
-    /// The target TracedService does not exist.
-    TargetNotFound,
-    /// The judge token Secret or key does not exist.
-    JudgeSecretMissing,
-    /// The reference answers' ConfigMap or key (`spec.dataset`) does not exist.
-    DatasetMissing,
-    /// Evaluation runs failed repeatedly.
-    RunsFailing,
-    /// The spec passed the schema but cannot be realised; edit it.
-    InvalidSpec,
-    /// The API server rejected or failed an apply of a child object.
-    ApplyFailed,
-    /// An object with a child's name exists and is not this task's: it is
-    /// left untouched (the message names it).
-    OwnershipConflict,
-    /// Every listed trace (single traces) has a recorded outcome.
-    TracesDone,
-    /// Runs are still to come or under way.
-    InProgress,
-    /// The sampling window has not started yet.
-    WaitingForWindow,
-    /// Nothing is wrong.
-    AsExpected,
-    /// A reason this operator version does not know.
-    #[serde(other)]
-    Unrecognized,
-}
-
-impl EvaluationConditionReason {
-    /// The CamelCase name written to the API (and used as event reason).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "Scheduled",
-            Self::Suspended => "Suspended",
-            Self::SamplingEnded => "SamplingEnded",
-            Self::TargetNotFound => "TargetNotFound",
-            Self::JudgeSecretMissing => "JudgeSecretMissing",
-            Self::DatasetMissing => "DatasetMissing",
-            Self::RunsFailing => "RunsFailing",
-            Self::InvalidSpec => "InvalidSpec",
-            Self::ApplyFailed => "ApplyFailed",
-            Self::OwnershipConflict => "OwnershipConflict",
-            Self::TracesDone => "TracesDone",
-            Self::InProgress => "InProgress",
-            Self::WaitingForWindow => "WaitingForWindow",
-            Self::AsExpected => "AsExpected",
-            Self::Unrecognized => "Unrecognized",
-        }
     }
 }
 

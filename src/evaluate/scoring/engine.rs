@@ -21,170 +21,20 @@
 use std::collections::BTreeMap;
 
 use futures::future::join_all;
-use serde::Serialize;
 
-use super::checks::{Check, CheckInput};
+use super::checks::CheckInput;
 use super::dataset::Dataset;
+pub use super::own_metrics::{EngineError, OwnMetrics};
 use super::reasons;
+pub use super::result::{Outcome, TraceResult};
 use super::retrieval;
 use super::slices::{NOT_IN_SLICE, Slicer};
 use crate::api::evaluationtask::{
-    DocumentCounts, DocumentJudgement, EvaluationTaskSpec, Judgement, MetricLevel, MetricsSpec,
-    Scores,
+    DocumentCounts, DocumentJudgement, EvaluationTaskSpec, Judgement, MetricsSpec, Scores,
 };
-use crate::evaluate::extract::choice::Choices;
-use crate::evaluate::extract::{ExtractError, Extractor};
-use crate::evaluate::judge::{
-    Builtins, Fields, Judge, JudgeError, JudgeMetric, Prompt, Rails, TemplateError, Verdict,
-    prompts,
-};
+use crate::evaluate::extract::Extractor;
+use crate::evaluate::judge::{Builtins, Fields, Judge, JudgeError, Prompt, Verdict, prompts};
 use crate::evaluate::trace::Trace;
-
-/// The result of one evaluated (or failed) trace: one line of the results.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TraceResult {
-    /// The trace (32 hex digits).
-    pub trace_id: String,
-    /// The query found, if any.
-    pub query: Option<String>,
-    /// The answer found, if any.
-    pub answer: Option<String>,
-    /// The contexts found.
-    pub contexts: Vec<String>,
-    /// The dataset's reference answer for the query, when it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    /// The metrics obtained; a metric that does not apply or failed is absent.
-    pub scores: Scores,
-    /// What each obtained metric said: label, score, explanation (and, per
-    /// document, each document's).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub judgements: BTreeMap<String, Judgement>,
-    /// Its value of `spec.slices.by`, when the task breaks scores down.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slice: Option<String>,
-    /// Documents retrieved and judged, when the trace has any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub documents: Option<DocumentCounts>,
-    /// Why the trace failed; `null` when every applicable metric was obtained.
-    pub error: Option<String>,
-    /// Which span query and answer came from, when several matching spans
-    /// held differing values (see `extract::choice`); absent otherwise.
-    #[serde(skip_serializing_if = "Choices::is_empty")]
-    pub choices: Choices,
-    /// The failure's class, a key of [`reasons`] (not printed: `error` says it).
-    #[serde(skip)]
-    pub failure: Option<&'static str>,
-    /// With a dataset: whether it had a reference for the query.
-    #[serde(skip)]
-    pub reference_matched: Option<bool>,
-}
-
-impl TraceResult {
-    /// A failed result without query or answer.
-    pub fn failed_with(trace_id: &str, failure: &'static str, error: String) -> Self {
-        Self {
-            trace_id: trace_id.to_owned(),
-            query: None,
-            answer: None,
-            contexts: Vec::new(),
-            reference: None,
-            scores: Scores::default(),
-            judgements: BTreeMap::new(),
-            slice: None,
-            documents: None,
-            error: Some(error),
-            choices: Choices::default(),
-            failure: Some(failure),
-            reference_matched: None,
-        }
-    }
-
-    /// Whether the trace failed.
-    pub fn failed(&self) -> bool {
-        self.error.is_some()
-    }
-}
-
-/// What became of one trace.
-#[derive(Debug, Clone, PartialEq)]
-// The common case is `Done`; boxing it would cost an allocation per trace.
-#[allow(clippy::large_enum_variant)]
-pub enum Outcome {
-    /// Nothing to evaluate: no span matches the query or answer selector.
-    Skipped {
-        /// The trace.
-        trace_id: String,
-        /// Why (a key of [`reasons`]).
-        reason: String,
-    },
-    /// Evaluated, successfully or not.
-    Done(TraceResult),
-}
-
-/// Why a task's metrics cannot be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The extraction settings.
-    #[error(transparent)]
-    Extract(#[from] ExtractError),
-    /// A custom metric's template.
-    #[error("spec.metrics.custom {name:?}: template: {error}")]
-    Template {
-        /// The metric.
-        name: String,
-        /// What is wrong.
-        error: TemplateError,
-    },
-    /// A check.
-    #[error("spec.metrics.checks {name:?}: {error}")]
-    Check {
-        /// The check.
-        name: String,
-        /// What is wrong.
-        error: String,
-    },
-}
-
-/// The task's own judge metrics and checks, compiled.
-#[derive(Debug)]
-pub struct OwnMetrics {
-    custom: Vec<JudgeMetric>,
-    checks: Vec<Check>,
-}
-
-impl OwnMetrics {
-    /// Compiles `spec.metrics.custom` and `spec.metrics.checks`; the error
-    /// names the metric and what is wrong with it.
-    pub fn new(metrics: &MetricsSpec) -> Result<Self, EngineError> {
-        let custom = metrics
-            .custom
-            .iter()
-            .map(|m| {
-                let rails = Rails::new(m.rails.iter().map(|r| (r.label.clone(), r.score)));
-                let per_document = m.level == MetricLevel::Document;
-                JudgeMetric::new(&m.name, &m.template, rails, per_document).map_err(|error| {
-                    EngineError::Template {
-                        name: m.name.clone(),
-                        error,
-                    }
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let checks = metrics
-            .checks
-            .iter()
-            .map(|c| {
-                Check::new(c).map_err(|error| EngineError::Check {
-                    name: c.name.clone(),
-                    error,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { custom, checks })
-    }
-}
 
 /// The evaluator of one task.
 #[derive(Debug)]

@@ -1,14 +1,16 @@
 //! Scoring: the judge's metrics, the code checks and the retrieval metrics
-//! over one trace ([`engine`]), over many ([`report`]: the JSON lines and
+//! over one trace ([`engine`], its [`result`]), over many ([`report`]: the JSON lines and
 //! the summary), the retrieval metrics and averages themselves
 //! ([`retrieval`]), the code checks ([`checks`]), reference answers
-//! ([`dataset`]), slices ([`slices`]), and why traces were not evaluated ([`reasons`]).
+//! ([`dataset`]), the task's own metrics compiled ([`own_metrics`]), slices ([`slices`]), and why traces were not evaluated ([`reasons`]).
 
 pub mod checks;
 pub mod dataset;
 pub mod engine;
+pub mod own_metrics;
 pub mod reasons;
 pub mod report;
+pub mod result;
 pub mod retrieval;
 pub mod slices;
 
